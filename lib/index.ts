@@ -1,0 +1,11 @@
+/**
+ * lemma: attention, sampling and privacy operations for Node.js (TypeScript over a C++ core
+ * with CUDA kernels). Re-exports only.
+ */
+export * as attention from './attention/index.js';
+export { capabilities, setNumThreads, setSimdLevel, cudaAvailable } from './device.js';
+export type { Capabilities, Device } from './device.js';
+export { LemmaError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { tensor, MAX_ELEMENTS } from './tensor.js';
+export type { Tensor, FloatArray } from './tensor.js';

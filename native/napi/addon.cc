@@ -1,0 +1,98 @@
+// The addon's single registry: capabilities(), runtime settings, and each family's
+// register_<family>(). Everything callable from JS goes through lib/binding.ts.
+#include <napi.h>
+
+#include <string>
+
+#include "core/cpu_features.h"
+#include "core/cuda_info.h"
+#include "core/fma_peak.h"
+#include "core/thread_pool.h"
+#include "napi/async_job.h"
+#include "napi/convert.h"
+
+#ifndef LEMMA_VERSION
+#define LEMMA_VERSION "0.0.0"
+#endif
+
+namespace lemma::napi {
+
+void register_attention(Napi::Env env, Napi::Object exports);
+
+namespace {
+
+Napi::Value Capabilities(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("nativeVersion", LEMMA_VERSION);
+  o.Set("threads", ThreadPool::size());
+  o.Set("simd", simd_level_name(simd_level()));
+  o.Set("simdSupported", simd_level_name(simd_supported()));
+  const CudaInfo ci = cuda_info();
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("compiled", ci.compiled);
+  c.Set("deviceCount", ci.device_count);
+  c.Set("errorCode", ci.error_code);
+  c.Set("reason", ci.error);
+  c.Set("runtimeVersion", ci.runtime_version);
+  c.Set("driverVersion", ci.driver_version);
+  c.Set("architectures", ci.architectures);
+  Napi::Array devs = Napi::Array::New(env, ci.devices.size());
+  for (size_t i = 0; i < ci.devices.size(); ++i) {
+    const GpuDevice& d = ci.devices[i];
+    Napi::Object g = Napi::Object::New(env);
+    g.Set("index", d.index);
+    g.Set("name", d.name);
+    g.Set("totalMemory", static_cast<double>(d.total_memory));
+    g.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+    g.Set("multiprocessors", d.multiprocessors);
+    devs.Set(static_cast<uint32_t>(i), g);
+  }
+  c.Set("devices", devs);
+  o.Set("cuda", c);
+  return o;
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  const int n = info[0].As<Napi::Number>().Int32Value();
+  ThreadPool::set_size(n);
+  return Napi::Number::New(info.Env(), ThreadPool::size());
+}
+
+Napi::Value SetSimdLevel(const Napi::CallbackInfo& info) {
+  const std::string s = info[0].As<Napi::String>().Utf8Value();
+  SimdLevel want = s == "avx512" ? SimdLevel::kAvx512 : s == "avx2" ? SimdLevel::kAvx2 : SimdLevel::kScalar;
+  return Napi::String::New(info.Env(), simd_level_name(set_simd_level(want)));
+}
+
+// fmaPeak(threads, seconds) -> Promise<number> GFLOP/s of fp32 FMA at the SIMD level in use.
+Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
+  const int threads = info[0].As<Napi::Number>().Int32Value();
+  const double seconds = info[1].As<Napi::Number>().DoubleValue();
+  auto result = std::make_shared<double>(0.0);
+  auto* job = new AsyncJob(info.Env(), "lemma:fmaPeak", [=]() {
+    *result = fma_peak_gflops(threads, seconds);
+    return Status::Ok();
+  });
+  job->OnDone([result](Napi::Env env) { return Napi::Number::New(env, *result); });
+  return job->Start();
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("setSimdLevel", Napi::Function::New(env, SetSimdLevel, "setSimdLevel"));
+  exports.Set("fmaPeak", Napi::Function::New(env, FmaPeak, "fmaPeak"));
+  register_attention(env, exports);
+  return exports;
+}
+
+}  // namespace lemma::napi
+
+static Napi::Object InitLemma(Napi::Env env, Napi::Object exports) {
+  return lemma::napi::Init(env, exports);
+}
+
+NODE_API_MODULE(lemma, InitLemma)
