@@ -45,7 +45,35 @@ export interface NativeAttentionParams {
   materialized: boolean;
 }
 
+/** Tree sizes as the native dp layer reads them (see native/dp/dp.h). */
+export interface NativeDpParams {
+  n?: number;
+  d: number;
+  levels: number;
+  gridBits: number;
+  lo: Float64Array;
+  hi: Float64Array;
+  alpha?: number;
+  prefixBands?: boolean;
+  ref?: boolean;
+  device?: 'cpu' | 'cuda';
+  quantised?: boolean;
+}
+
+/** An opaque, type-tagged native handle to a device buffer. */
+export type DeviceHandle = { readonly __deviceHandle: unique symbol };
+
 export interface Native {
+  cudaMemory(): { bytesInUse: number };
+  cudaAlloc(elements: number, dtype: 0 | 1 | 2): DeviceHandle;
+  cudaUpload(data: FloatArray, dtype: 0 | 1 | 2): Promise<DeviceHandle>;
+  cudaDownload(h: DeviceHandle, out: FloatArray): Promise<void>;
+  cudaFree(h: DeviceHandle): void;
+  attentionForwardCuda(q: DeviceHandle, k: DeviceHandle, v: DeviceHandle, out: DeviceHandle, lse: DeviceHandle,
+    p: NativeAttentionParams, precision: 0 | 1 | 2 | 3): Promise<void>;
+  attentionBackwardCuda(q: DeviceHandle, k: DeviceHandle, v: DeviceHandle, out: DeviceHandle, lse: DeviceHandle,
+    dOut: DeviceHandle, dq: DeviceHandle, dk: DeviceHandle, dv: DeviceHandle, p: NativeAttentionParams,
+    precision: 0 | 1 | 2 | 3): Promise<void>;
   capabilities(): NativeCapabilities;
   setNumThreads(n: number): number;
   setSimdLevel(level: string): string;
@@ -59,6 +87,13 @@ export interface Native {
   attentionBackwardSync(q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray, lse: FloatArray,
     dOut: FloatArray, dq: FloatArray, dk: FloatArray, dv: FloatArray, p: NativeAttentionParams): void;
   attentionWorkspaceBytes(p: NativeAttentionParams, pass: 0 | 1): number;
+  dpL1Build(X: FloatArray, cnt: Float64Array, sum: Float64Array, p: NativeDpParams): Promise<void>;
+  dpL1BuildSync(X: FloatArray, cnt: Float64Array, sum: Float64Array, p: NativeDpParams): void;
+  dpL1Query(cnt: Float64Array, sum: Float64Array, Y: Float64Array, out: Float64Array, p: NativeDpParams): Promise<void>;
+  dpL1QuerySync(cnt: Float64Array, sum: Float64Array, Y: Float64Array, out: Float64Array, p: NativeDpParams): void;
+  dpL1BaselineQuery(cnt: Float64Array, Y: Float64Array, out: Float64Array, p: NativeDpParams): Promise<void>;
+  dpL1BaselineQuerySync(cnt: Float64Array, Y: Float64Array, out: Float64Array, p: NativeDpParams): void;
+  dpL1BruteForce(X: Float64Array, Y: Float64Array, out: Float64Array, p: NativeDpParams): Promise<void>;
 }
 
 // bindings() finds build/Release/lemma.node from the package root, whether this file runs as

@@ -3,6 +3,8 @@
  * with CUDA kernels). Re-exports only.
  */
 export * as attention from './attention/index.js';
+export * as cuda from './cuda/index.js';
+export * as dp from './dp/index.js';
 export { capabilities, setNumThreads, setSimdLevel, cudaAvailable } from './device.js';
 export type { Capabilities, Device } from './device.js';
 export { LemmaError } from './errors.js';

@@ -8,6 +8,8 @@ import { native } from '../binding.js';
 import type { FloatArray, NativeAttentionParams } from '../binding.js';
 import { resolveDevice } from '../device.js';
 import type { Device } from '../device.js';
+import { DeviceTensor, empty as deviceEmpty, isDeviceTensor, tensor as upload } from '../cuda/device-tensor.js';
+import type { DeviceDtype } from '../cuda/device-tensor.js';
 import { checkTensor, privateData, zerosLike } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions, expected } from '../validation/index.js';
@@ -27,9 +29,21 @@ export interface AttentionOptions {
    * cache is smaller than D² words, which no CPU with a 1 MiB L2 reaches for D ≤ 256.
    */
   algorithm?: AttentionAlgorithm;
-  /** Bitwise-reproducible results. Default true; the CPU paths are always deterministic. */
+  /**
+   * Bitwise-reproducible results. Default true. The CPU paths are always deterministic; on the
+   * GPU, false lets backward accumulate dQ with atomics (faster, order-dependent rounding).
+   */
   deterministic?: boolean;
+  /**
+   * GPU only: how the products are computed. 'fp32' (exact fp32 on CUDA cores), 'tf32' (fp32
+   * storage, TF32 tensor cores), 'fp16' | 'bf16' (tensor cores, fp32 accumulation). Default: from
+   * the device tensors' dtype (float32 → 'fp32'), or 'fp32' for host tensors.
+   */
+  precision?: 'fp32' | 'tf32' | 'fp16' | 'bf16';
 }
+
+/** A host tensor or a device tensor ({@link DeviceTensor}, lemma.cuda.tensor()). */
+export type AnyTensor = Tensor | DeviceTensor;
 
 export interface ForwardResult<A extends FloatArray = FloatArray> {
   /** [B, Hq, Nq, D] */
@@ -40,6 +54,10 @@ export interface ForwardResult<A extends FloatArray = FloatArray> {
 
 export interface BackwardInputs {
   q: Tensor; k: Tensor; v: Tensor; out: Tensor; lse: Tensor; dOut: Tensor;
+}
+
+export interface BackwardDeviceInputs {
+  q: DeviceTensor; k: DeviceTensor; v: DeviceTensor; out: DeviceTensor; lse: DeviceTensor; dOut: DeviceTensor;
 }
 
 export interface BackwardResult<A extends FloatArray = FloatArray> {
@@ -53,17 +71,24 @@ export const MATERIALIZED_LIMIT_BYTES = 2 * 1024 ** 3;
 
 interface Plan {
   params: NativeAttentionParams;
-  dtype: 'float32' | 'float64';
+  device: 'cpu' | 'cuda';
+  precision: 0 | 1 | 2 | 3;
 }
 
-function rank4(t: Tensor, name: string, letters: string): [number, number, number, number] {
+type Shaped = { shape: number[] };
+
+const PRECISIONS = ['fp32', 'tf32', 'fp16', 'bf16'] as const;
+const PRECISION_OF_DTYPE: Record<DeviceDtype, (typeof PRECISIONS)[number]> = { float32: 'fp32', float16: 'fp16', bfloat16: 'bf16' };
+const DTYPE_OF_PRECISION: Record<(typeof PRECISIONS)[number], DeviceDtype> = { fp32: 'float32', tf32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
+
+function rank4(t: Shaped, name: string, letters: string): [number, number, number, number] {
   if (t.shape.length !== 4) {
     throw new LemmaError('ERR_SHAPE', expected(`a rank-4 shape [${letters}]`, `${name}.shape`, t.shape));
   }
   return t.shape as [number, number, number, number];
 }
 
-function sameShape(t: Tensor, shape: number[], name: string, what: string): void {
+function sameShape(t: Shaped, shape: number[], name: string, what: string): void {
   if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
     throw new LemmaError('ERR_SHAPE', expected(`shape [${shape.join(', ')}] (${what})`, `${name}.shape`, t.shape));
   }
@@ -79,7 +104,27 @@ function sameDtype(ts: Tensor[], names: string[]): 'float32' | 'float64' {
   return f64 ? 'float64' : 'float32';
 }
 
-function plan(q: Tensor, k: Tensor, v: Tensor, options: unknown, pass: 0 | 1): Plan {
+function sameDeviceDtype(ts: DeviceTensor[], names: string[], want?: DeviceDtype): DeviceDtype {
+  const dt = want ?? ts[0].dtype;
+  ts.forEach((t, i) => {
+    if (t.dtype !== dt) throw new LemmaError('ERR_DTYPE', expected(`a ${dt} device tensor like ${names[0]}`, names[i], `a ${t.dtype} device tensor`));
+  });
+  return dt;
+}
+
+/** Host tensors, or device tensors (then all of them), checked. */
+function checkInputs(values: unknown[], names: string[]): { host: Tensor[] } | { dev: DeviceTensor[] } {
+  if (values.some(isDeviceTensor)) {
+    values.forEach((v, i) => {
+      if (!isDeviceTensor(v)) throw new TypeError(expected(`a DeviceTensor like the other inputs`, names[i], v));
+      v.handle(names[i]);
+    });
+    return { dev: values as DeviceTensor[] };
+  }
+  return { host: values.map((v, i) => checkTensor(v, names[i])) };
+}
+
+function plan(q: Shaped, k: Shaped, v: Shaped, options: unknown, pass: 0 | 1, devDtype?: DeviceDtype): Plan {
   const [B, Hq, Nq, D] = rank4(q, 'q', 'B, Hq, Nq, D');
   const [Bk, Hkv, Nk, Dk] = rank4(k, 'k', 'B, Hkv, Nk, D');
   sameShape(v, k.shape, 'v', 'the shape of k');
@@ -92,26 +137,32 @@ function plan(q: Tensor, k: Tensor, v: Tensor, options: unknown, pass: 0 | 1): P
   if (Hq % Hkv !== 0) {
     throw new LemmaError('ERR_SHAPE', expected(`a number of query heads that is a multiple of Hkv = ${Hkv}`, 'q.shape[1]', Hq));
   }
-  const dtype = sameDtype([q, k, v], ['q', 'k', 'v']);
   const opts = checkOptions(options, 'options');
   const causal = opts.causal === undefined ? false : checkBoolean(opts.causal, 'options.causal');
   const scale = opts.scale === undefined ? 1 / Math.sqrt(D) : checkNumber(opts.scale, 'options.scale');
   const deterministic = opts.deterministic === undefined ? true : checkBoolean(opts.deterministic, 'options.deterministic');
   const algorithm = checkOneOf(opts.algorithm ?? 'auto', 'options.algorithm', ['auto', 'flash', 'materialized'] as const);
-  const device = resolveDevice(opts.device, 'options.device');
-  if (device === 'cuda') {
-    throw new LemmaError('ERR_CUDA_UNAVAILABLE', 'the CUDA attention kernels are not part of this build yet (issue: CUDA attention); use device \'cpu\' or \'auto\'');
+  const precision = checkOneOf(opts.precision ?? (devDtype ? PRECISION_OF_DTYPE[devDtype] : 'fp32'), 'options.precision', PRECISIONS);
+  let device: 'cpu' | 'cuda';
+  if (devDtype) {
+    checkOneOf(opts.device ?? 'auto', 'options.device', ['auto', 'cuda'] as const);
+    device = 'cuda';
+    if (DTYPE_OF_PRECISION[precision] !== devDtype) {
+      throw new LemmaError('ERR_DTYPE', expected(`precision '${PRECISION_OF_DTYPE[devDtype]}'${devDtype === 'float32' ? " or 'tf32'" : ''} for ${devDtype} device tensors`, 'options.precision', precision));
+    }
+  } else {
+    device = resolveDevice(opts.device, 'options.device');
   }
   const params: NativeAttentionParams = {
     B, Hq, Hkv, Nq, Nk, D, scale, causal, deterministic, materialized: algorithm === 'materialized',
   };
-  if (params.materialized && dtype === 'float32') {
+  if (device === 'cpu' && params.materialized && !((q as Tensor).data instanceof Float64Array)) {
     const bytes = native.attentionWorkspaceBytes(params, pass);
     if (bytes > MATERIALIZED_LIMIT_BYTES) {
       throw new LemmaError('ERR_RANGE', `algorithm 'materialized' needs ${bytes} bytes of scratch for Nq = ${Nq}, Nk = ${Nk}, more than the limit of ${MATERIALIZED_LIMIT_BYTES}; use algorithm 'flash'`);
     }
   }
-  return { params, dtype };
+  return { params, device, precision: PRECISIONS.indexOf(precision) as 0 | 1 | 2 | 3 };
 }
 
 function outputs(q: Tensor, p: NativeAttentionParams) {
@@ -119,112 +170,217 @@ function outputs(q: Tensor, p: NativeAttentionParams) {
   return { out: zerosLike(q.data, n * p.D), lse: zerosLike(q.data, n) };
 }
 
-function checkForwardArgs(q: unknown, k: unknown, v: unknown, options: unknown) {
-  const qt = checkTensor(q, 'q');
-  const kt = checkTensor(k, 'k');
-  const vt = checkTensor(v, 'v');
-  return { qt, kt, vt, plan: plan(qt, kt, vt, options, 0) };
+type Checked =
+  | { kind: 'host'; ts: Tensor[]; plan: Plan }
+  | { kind: 'dev'; ts: DeviceTensor[]; plan: Plan };
+
+const FORWARD_NAMES = ['q', 'k', 'v'];
+const BACKWARD_NAMES = ['q', 'k', 'v', 'out', 'lse', 'dOut'];
+
+function checkForwardArgs(q: unknown, k: unknown, v: unknown, options: unknown): Checked {
+  const inputs = checkInputs([q, k, v], FORWARD_NAMES);
+  if ('dev' in inputs) {
+    const [qd, kd, vd] = inputs.dev;
+    return { kind: 'dev', ts: inputs.dev, plan: plan(qd, kd, vd, options, 0, sameDeviceDtype(inputs.dev, FORWARD_NAMES)) };
+  }
+  const [qt, kt, vt] = inputs.host;
+  const p = plan(qt, kt, vt, options, 0);
+  sameDtype(inputs.host, FORWARD_NAMES);
+  return { kind: 'host', ts: inputs.host, plan: p };
 }
+
+function checkBackwardArgs(inputs: unknown, options: unknown): Checked {
+  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) {
+    throw new TypeError(expected('an object { q, k, v, out, lse, dOut }', 'inputs', inputs));
+  }
+  const r = inputs as Record<string, unknown>;
+  const checked = checkInputs(BACKWARD_NAMES.map((n) => r[n]), BACKWARD_NAMES);
+  const ts: Shaped[] = 'dev' in checked ? checked.dev : checked.host;
+  const [q, k, v, out, lse, dOut] = ts;
+  let p: Plan;
+  if ('dev' in checked) {
+    const dt = sameDeviceDtype([checked.dev[0], checked.dev[1], checked.dev[2], checked.dev[3], checked.dev[5]], ['q', 'k', 'v', 'out', 'dOut']);
+    sameDeviceDtype([checked.dev[4]], ['lse'], 'float32');
+    p = plan(q, k, v, options, 1, dt);
+  } else {
+    p = plan(q, k, v, options, 1);
+    sameDtype(checked.host, BACKWARD_NAMES);
+  }
+  sameShape(out, q.shape, 'out', 'the shape of q');
+  sameShape(dOut, q.shape, 'dOut', 'the shape of q');
+  sameShape(lse, q.shape.slice(0, 3), 'lse', '[B, Hq, Nq] of q');
+  return 'dev' in checked ? { kind: 'dev', ts: checked.dev, plan: p } : { kind: 'host', ts: checked.host, plan: p };
+}
+
+/** Allocates device outputs; disposes them again if `run` fails. */
+async function withDeviceOutputs<T extends Record<string, DeviceTensor>>(make: () => T, run: (o: T) => Promise<void>): Promise<T> {
+  const made: DeviceTensor[] = [];
+  try {
+    const o = make();
+    made.push(...Object.values(o));
+    await run(o);
+    return o;
+  } catch (e) {
+    for (const t of made) t.dispose();
+    throw e;
+  }
+}
+
+async function forwardDevice(ts: DeviceTensor[], pl: Plan): Promise<ForwardDeviceResult> {
+  const [q, k, v] = ts;
+  return withDeviceOutputs(
+    () => ({ out: deviceEmpty(q.shape, q.dtype), lse: deviceEmpty(q.shape.slice(0, 3), 'float32') }),
+    (o) => native.attentionForwardCuda(q.handle('q'), k.handle('k'), v.handle('v'), o.out.handle(), o.lse.handle(), pl.params, pl.precision),
+  );
+}
+
+async function backwardDevice(ts: DeviceTensor[], pl: Plan): Promise<BackwardDeviceResult> {
+  const [q, k, v, out, lse, dOut] = ts;
+  return withDeviceOutputs(
+    () => ({ dq: deviceEmpty(q.shape, q.dtype), dk: deviceEmpty(k.shape, k.dtype), dv: deviceEmpty(v.shape, v.dtype) }),
+    (g) => native.attentionBackwardCuda(q.handle('q'), k.handle('k'), v.handle('v'), out.handle('out'), lse.handle('lse'),
+      dOut.handle('dOut'), g.dq.handle(), g.dk.handle(), g.dv.handle(), pl.params, pl.precision),
+  );
+}
+
+/** Host tensors on the GPU: upload (lse stays fp32), run, download into the inputs' array type. */
+async function viaDevice<R extends Record<string, DeviceTensor>>(ts: Tensor[], pl: Plan, lseIndex: number,
+  run: (dev: DeviceTensor[], pl: Plan) => Promise<R>): Promise<Record<keyof R, Tensor>> {
+  const dtype = DTYPE_OF_PRECISION[PRECISIONS[pl.precision]];
+  const dev: DeviceTensor[] = [];
+  try {
+    for (let i = 0; i < ts.length; i++) dev.push(await upload(ts[i], { dtype: i === lseIndex ? 'float32' : dtype }));
+    const res = await run(dev, pl);
+    try {
+      const f64 = ts[0].data instanceof Float64Array;
+      const out = {} as Record<keyof R, Tensor>;
+      for (const key of Object.keys(res) as Array<keyof R>) out[key] = await res[key].toHost({ dtype: f64 ? 'float64' : 'float32' });
+      return out;
+    } finally {
+      for (const t of Object.values(res)) t.dispose();
+    }
+  } finally {
+    for (const t of dev) t.dispose();
+  }
+}
+
+export type ForwardDeviceResult = {
+  out: DeviceTensor;
+  lse: DeviceTensor;
+};
+
+export type BackwardDeviceResult = {
+  dq: DeviceTensor;
+  dk: DeviceTensor;
+  dv: DeviceTensor;
+};
 
 /**
  * Attention forward: out = softmax(scale·q·kᵀ [masked]) · v, and the row log-sum-exp.
- * Runs off the event loop; the Promise resolves with new arrays.
- * @param q [B, Hq, Nq, D] Float32Array (fast path) or Float64Array (fp64 oracle)
+ * Runs off the event loop; the Promise resolves with new arrays (host inputs) or new device
+ * tensors (device inputs: out in the inputs' dtype, lse float32).
+ * @param q [B, Hq, Nq, D] Float32Array (fast path), Float64Array (fp64 oracle), or a DeviceTensor
  * @param k [B, Hkv, Nk, D] with Hq a multiple of Hkv (grouped-query attention)
  * @param v [B, Hkv, Nk, D]
- * @param options causal, scale, device, algorithm, deterministic
+ * @param options causal, scale, device, algorithm, deterministic, precision
  * @returns `{ out [B, Hq, Nq, D], lse [B, Hq, Nq] }`
  * @throws TypeError / RangeError for bad arguments; LemmaError ERR_SHAPE, ERR_DTYPE, ERR_RANGE,
- *   ERR_CUDA_UNAVAILABLE.
+ *   ERR_CUDA_UNAVAILABLE, ERR_CUDA, ERR_CUDA_OOM, ERR_DISPOSED.
  * @example
  * const { out, lse } = await lemma.attention.forward(q, k, v, { causal: true });
  */
-export async function forward(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<ForwardResult> {
+export async function forward(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<ForwardResult>;
+export async function forward(q: DeviceTensor, k: DeviceTensor, v: DeviceTensor, options?: AttentionOptions): Promise<ForwardDeviceResult>;
+export async function forward(q: AnyTensor, k: AnyTensor, v: AnyTensor, options?: AttentionOptions): Promise<ForwardResult | ForwardDeviceResult> {
   const site = new Error();
-  const { qt, kt, vt, plan: pl } = checkForwardArgs(q, k, v, options);
-  const o = outputs(qt, pl.params);
   try {
-    await native.attentionForward(privateData(qt.data), privateData(kt.data), privateData(vt.data), o.out, o.lse, pl.params);
+    const c = checkForwardArgs(q, k, v, options);
+    if (c.kind === 'dev') return await forwardDevice(c.ts, c.plan);
+    if (c.plan.device === 'cuda') return (await viaDevice(c.ts, c.plan, -1, forwardDevice)) as unknown as ForwardResult;
+    const [qt, kt, vt] = c.ts;
+    const o = outputs(qt, c.plan.params);
+    await native.attentionForward(privateData(qt.data), privateData(kt.data), privateData(vt.data), o.out, o.lse, c.plan.params);
+    return { out: { data: o.out, shape: qt.shape.slice() }, lse: { data: o.lse, shape: qt.shape.slice(0, 3) } };
   } catch (e) {
     throw fromNative(e, site);
   }
-  return { out: { data: o.out, shape: qt.shape.slice() }, lse: { data: o.lse, shape: qt.shape.slice(0, 3) } };
+}
+
+function hostOnly(c: Checked, fn: string): Tensor[] {
+  if (c.kind === 'dev' || c.plan.device === 'cuda') {
+    throw new LemmaError('ERR_CUDA', `${fn} runs on the CPU only; use the Promise version for device 'cuda' and device tensors`);
+  }
+  return c.ts;
 }
 
 /**
- * Synchronous twin of {@link forward} for small inputs: blocks the calling thread.
+ * Synchronous twin of {@link forward} for small host inputs on the CPU: blocks the calling thread.
  * @example
  * const { out } = lemma.attention.forwardSync(q, k, v);
  */
 export function forwardSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): ForwardResult {
   const site = new Error();
-  const { qt, kt, vt, plan: pl } = checkForwardArgs(q, k, v, options);
-  const o = outputs(qt, pl.params);
   try {
-    native.attentionForwardSync(qt.data, kt.data, vt.data, o.out, o.lse, pl.params);
+    const c = checkForwardArgs(q, k, v, options);
+    const [qt, kt, vt] = hostOnly(c, 'forwardSync');
+    const o = outputs(qt, c.plan.params);
+    native.attentionForwardSync(qt.data, kt.data, vt.data, o.out, o.lse, c.plan.params);
+    return { out: { data: o.out, shape: qt.shape.slice() }, lse: { data: o.lse, shape: qt.shape.slice(0, 3) } };
   } catch (e) {
     throw fromNative(e, site);
   }
-  return { out: { data: o.out, shape: qt.shape.slice() }, lse: { data: o.lse, shape: qt.shape.slice(0, 3) } };
 }
 
-function checkBackwardArgs(inputs: unknown, options: unknown) {
-  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) {
-    throw new TypeError(expected('an object { q, k, v, out, lse, dOut }', 'inputs', inputs));
-  }
-  const r = inputs as Record<string, unknown>;
-  const qt = checkTensor(r.q, 'q');
-  const kt = checkTensor(r.k, 'k');
-  const vt = checkTensor(r.v, 'v');
-  const ot = checkTensor(r.out, 'out');
-  const lt = checkTensor(r.lse, 'lse');
-  const dt = checkTensor(r.dOut, 'dOut');
-  const pl = plan(qt, kt, vt, options, 1);
-  sameShape(ot, qt.shape, 'out', 'the shape of q');
-  sameShape(dt, qt.shape, 'dOut', 'the shape of q');
-  sameShape(lt, qt.shape.slice(0, 3), 'lse', '[B, Hq, Nq] of q');
-  sameDtype([qt, ot, lt, dt], ['q', 'out', 'lse', 'dOut']);
-  return { qt, kt, vt, ot, lt, dt, plan: pl };
+function gradOutputs(ts: Tensor[]) {
+  const [q, k, v] = ts;
+  return { dq: zerosLike(q.data, q.data.length), dk: zerosLike(q.data, k.data.length), dv: zerosLike(q.data, v.data.length) };
 }
 
-function gradOutputs(a: ReturnType<typeof checkBackwardArgs>) {
-  return { dq: zerosLike(a.qt.data, a.qt.data.length), dk: zerosLike(a.qt.data, a.kt.data.length), dv: zerosLike(a.qt.data, a.vt.data.length) };
+function gradResult(ts: Tensor[], g: ReturnType<typeof gradOutputs>): BackwardResult {
+  return { dq: { data: g.dq, shape: ts[0].shape.slice() }, dk: { data: g.dk, shape: ts[1].shape.slice() }, dv: { data: g.dv, shape: ts[2].shape.slice() } };
 }
 
 /**
  * Attention backward: dq, dk, dv from the forward's out and lse and the upstream gradient dOut
  * (FlashAttention-2 recurrence; dk and dv sum over the query heads of a group). Rows that saw no
  * key contribute nothing (never NaN).
- * @param inputs `{ q, k, v, out, lse, dOut }`: out, lse as returned by {@link forward}; dOut like out
+ * @param inputs `{ q, k, v, out, lse, dOut }`: out, lse as returned by {@link forward}; dOut like
+ *   out. All host tensors, or all device tensors (lse a float32 device tensor).
  * @param options the same options as the forward call
  * @returns `{ dq [B, Hq, Nq, D], dk [B, Hkv, Nk, D], dv [B, Hkv, Nk, D] }`
- * @throws TypeError / RangeError; LemmaError ERR_SHAPE, ERR_DTYPE, ERR_RANGE, ERR_CUDA_UNAVAILABLE.
+ * @throws TypeError / RangeError; LemmaError ERR_SHAPE, ERR_DTYPE, ERR_RANGE, ERR_CUDA_UNAVAILABLE,
+ *   ERR_CUDA, ERR_CUDA_OOM, ERR_DISPOSED.
  * @example
  * const { out, lse } = await lemma.attention.forward(q, k, v);
  * const { dq, dk, dv } = await lemma.attention.backward({ q, k, v, out, lse, dOut });
  */
-export async function backward(inputs: BackwardInputs, options?: AttentionOptions): Promise<BackwardResult> {
+export async function backward(inputs: BackwardInputs, options?: AttentionOptions): Promise<BackwardResult>;
+export async function backward(inputs: BackwardDeviceInputs, options?: AttentionOptions): Promise<BackwardDeviceResult>;
+export async function backward(inputs: BackwardInputs | BackwardDeviceInputs, options?: AttentionOptions): Promise<BackwardResult | BackwardDeviceResult> {
   const site = new Error();
-  const a = checkBackwardArgs(inputs, options);
-  const g = gradOutputs(a);
   try {
-    await native.attentionBackward(privateData(a.qt.data), privateData(a.kt.data), privateData(a.vt.data),
-      privateData(a.ot.data), privateData(a.lt.data), privateData(a.dt.data), g.dq, g.dk, g.dv, a.plan.params);
+    const c = checkBackwardArgs(inputs, options);
+    if (c.kind === 'dev') return await backwardDevice(c.ts, c.plan);
+    if (c.plan.device === 'cuda') return (await viaDevice(c.ts, c.plan, 4, backwardDevice)) as unknown as BackwardResult;
+    const g = gradOutputs(c.ts);
+    const d = c.ts.map((t) => privateData(t.data));
+    await native.attentionBackward(d[0], d[1], d[2], d[3], d[4], d[5], g.dq, g.dk, g.dv, c.plan.params);
+    return gradResult(c.ts, g);
   } catch (e) {
     throw fromNative(e, site);
   }
-  return { dq: { data: g.dq, shape: a.qt.shape.slice() }, dk: { data: g.dk, shape: a.kt.shape.slice() }, dv: { data: g.dv, shape: a.vt.shape.slice() } };
 }
 
-/** Synchronous twin of {@link backward} for small inputs: blocks the calling thread. */
+/** Synchronous twin of {@link backward} for small host inputs on the CPU: blocks the calling thread. */
 export function backwardSync(inputs: BackwardInputs, options?: AttentionOptions): BackwardResult {
   const site = new Error();
-  const a = checkBackwardArgs(inputs, options);
-  const g = gradOutputs(a);
   try {
-    native.attentionBackwardSync(a.qt.data, a.kt.data, a.vt.data, a.ot.data, a.lt.data, a.dt.data, g.dq, g.dk, g.dv, a.plan.params);
+    const c = checkBackwardArgs(inputs, options);
+    const ts = hostOnly(c, 'backwardSync');
+    const g = gradOutputs(ts);
+    native.attentionBackwardSync(ts[0].data, ts[1].data, ts[2].data, ts[3].data, ts[4].data, ts[5].data, g.dq, g.dk, g.dv, c.plan.params);
+    return gradResult(ts, g);
   } catch (e) {
     throw fromNative(e, site);
   }
-  return { dq: { data: g.dq, shape: a.qt.shape.slice() }, dk: { data: g.dk, shape: a.kt.shape.slice() }, dv: { data: g.dv, shape: a.vt.shape.slice() } };
 }

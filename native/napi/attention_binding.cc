@@ -15,9 +15,7 @@
 
 namespace lemma::napi {
 
-namespace {
-
-AttentionParams read_params(const Napi::Value& v) {
+AttentionParams read_attention_params(const Napi::Value& v) {
   if (!v.IsObject())
     throw_status(v.Env(), Status::Error(Code::kInternal, "attention params must be an object"));
   Napi::Object o = v.As<Napi::Object>();
@@ -37,6 +35,8 @@ AttentionParams read_params(const Napi::Value& v) {
   if (!st.ok()) throw_status(v.Env(), st);
   return p;
 }
+
+namespace {
 
 struct Sizes {
   size_t q, kv, lse;
@@ -110,23 +110,23 @@ Napi::Value RunSync(const Napi::CallbackInfo& info, const std::function<Status()
 }
 
 Napi::Value Forward(const Napi::CallbackInfo& info) {
-  const AttentionParams p = read_params(info[5]);
+  const AttentionParams p = read_attention_params(info[5]);
   return RunAsync(info, 5, "lemma:attentionForward", forward_work(info, p));
 }
 Napi::Value ForwardSync(const Napi::CallbackInfo& info) {
-  const AttentionParams p = read_params(info[5]);
+  const AttentionParams p = read_attention_params(info[5]);
   return RunSync(info, forward_work(info, p));
 }
 Napi::Value Backward(const Napi::CallbackInfo& info) {
-  const AttentionParams p = read_params(info[9]);
+  const AttentionParams p = read_attention_params(info[9]);
   return RunAsync(info, 9, "lemma:attentionBackward", backward_work(info, p));
 }
 Napi::Value BackwardSync(const Napi::CallbackInfo& info) {
-  const AttentionParams p = read_params(info[9]);
+  const AttentionParams p = read_attention_params(info[9]);
   return RunSync(info, backward_work(info, p));
 }
 Napi::Value WorkspaceBytes(const Napi::CallbackInfo& info) {
-  const AttentionParams p = read_params(info[0]);
+  const AttentionParams p = read_attention_params(info[0]);
   const int pass = info[1].As<Napi::Number>().Int32Value();
   return Napi::Number::New(info.Env(), static_cast<double>(attention_workspace_bytes_cpu(p, pass)));
 }

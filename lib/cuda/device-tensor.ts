@@ -1,0 +1,126 @@
+/**
+ * Device tensors: data that lives in GPU memory, so a training loop keeps its tensors on the
+ * GPU between attention calls. Upload with {@link tensor}, read back with `toHost()`, free with
+ * `dispose()` (or `using t = await lemma.cuda.tensor(...)`).
+ */
+import { LemmaError, fromNative } from '../errors.js';
+import { native } from '../binding.js';
+import type { DeviceHandle } from '../binding.js';
+import { resolveDevice } from '../device.js';
+import { checkTensor, privateData } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
+import { checkOneOf, checkOptions } from '../validation/index.js';
+
+export type DeviceDtype = 'float32' | 'float16' | 'bfloat16';
+export const DEVICE_DTYPES: readonly DeviceDtype[] = ['float32', 'float16', 'bfloat16'];
+const DTYPE_CODE: Record<DeviceDtype, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };
+
+const disposeSymbol: symbol = (Symbol as unknown as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
+
+/** A tensor in GPU memory. Row-major, contiguous. */
+export class DeviceTensor {
+  /** Dimension sizes. */
+  readonly shape: number[];
+  /** Storage type on the device. */
+  readonly dtype: DeviceDtype;
+  readonly device = 'cuda' as const;
+  #handle: DeviceHandle | null;
+
+  /** @internal use lemma.cuda.tensor() */
+  constructor(handle: DeviceHandle, shape: number[], dtype: DeviceDtype) {
+    this.#handle = handle;
+    this.shape = shape.slice();
+    this.dtype = dtype;
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  /** Whether dispose() has been called. */
+  get disposed(): boolean {
+    return this.#handle === null;
+  }
+
+  /** @internal the native handle; throws ERR_DISPOSED after dispose(). */
+  handle(name = 'tensor'): DeviceHandle {
+    if (this.#handle === null) throw new LemmaError('ERR_DISPOSED', `${name} is a disposed device tensor`);
+    return this.#handle;
+  }
+
+  /**
+   * Copies the tensor back to the host (exact for every device dtype).
+   * @param options `{ dtype: 'float32' | 'float64' }` of the host array (default float32).
+   * @returns a host tensor with a new array.
+   * @throws LemmaError ERR_DISPOSED, ERR_CUDA.
+   */
+  async toHost(options?: { dtype?: 'float32' | 'float64' }): Promise<Tensor> {
+    const site = new Error();
+    const o = checkOptions(options, 'options');
+    const hostType = checkOneOf(o.dtype ?? 'float32', 'options.dtype', ['float32', 'float64'] as const);
+    const h = this.handle();
+    const data = hostType === 'float64' ? new Float64Array(this.size) : new Float32Array(this.size);
+    try {
+      await native.cudaDownload(h, data);
+    } catch (e) {
+      throw fromNative(e, site);
+    }
+    return { data, shape: this.shape.slice() };
+  }
+
+  /** Frees the device memory. Idempotent; later use raises ERR_DISPOSED. */
+  dispose(): void {
+    const h = this.#handle;
+    this.#handle = null;
+    if (h !== null) native.cudaFree(h);
+  }
+
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+}
+
+export function isDeviceTensor(v: unknown): v is DeviceTensor {
+  return v instanceof DeviceTensor;
+}
+
+/**
+ * Uploads a host tensor to the GPU.
+ * @param host `{ data: Float32Array | Float64Array, shape }`
+ * @param options `{ dtype: 'float32' | 'float16' | 'bfloat16' }` (default float32): values are
+ *   rounded once to the device type.
+ * @returns a Promise of the DeviceTensor (the upload runs off the event loop).
+ * @throws LemmaError ERR_CUDA_UNAVAILABLE (with the reason), ERR_CUDA_OOM, ERR_CUDA; TypeError /
+ *   RangeError for bad arguments.
+ * @example
+ * const q = await lemma.cuda.tensor(lemma.tensor(data, [1, 8, 4096, 128]), { dtype: 'bfloat16' });
+ * try { ... } finally { q.dispose(); }
+ */
+export async function tensor(host: Tensor, options?: { dtype?: DeviceDtype }): Promise<DeviceTensor> {
+  const site = new Error();
+  const t = checkTensor(host, 'host');
+  const o = checkOptions(options, 'options');
+  const dtype = checkOneOf(o.dtype ?? 'float32', 'options.dtype', DEVICE_DTYPES);
+  resolveDevice('cuda', 'device');
+  try {
+    const h = await native.cudaUpload(privateData(t.data), DTYPE_CODE[dtype]);
+    return new DeviceTensor(h, t.shape, dtype);
+  } catch (e) {
+    throw fromNative(e, site);
+  }
+}
+
+/** @internal an uninitialised device tensor (kernel outputs). */
+export function empty(shape: number[], dtype: DeviceDtype): DeviceTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return new DeviceTensor(native.cudaAlloc(n, DTYPE_CODE[dtype]), shape, dtype);
+}
+
+/**
+ * GPU memory held by lemma: device tensors plus in-flight workspace.
+ * @returns `{ bytesInUse }` (0 in a CPU-only build).
+ */
+export function memory(): { bytesInUse: number } {
+  return native.cudaMemory();
+}
