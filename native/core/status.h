@@ -17,6 +17,7 @@ enum class Code {
   kDisposed,        // ERR_DISPOSED
   kOom,             // ERR_OOM (host allocation failed)
   kInternal,        // ERR_INTERNAL
+  kInfeasible,      // ERR_INFEASIBLE (empty, flat or unbounded body)
 };
 
 inline const char* code_name(Code c) {
@@ -31,6 +32,7 @@ inline const char* code_name(Code c) {
     case Code::kDisposed: return "ERR_DISPOSED";
     case Code::kOom: return "ERR_OOM";
     case Code::kInternal: return "ERR_INTERNAL";
+    case Code::kInfeasible: return "ERR_INFEASIBLE";
   }
   return "ERR_INTERNAL";
 }
