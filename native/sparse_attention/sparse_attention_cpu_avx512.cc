@@ -1,0 +1,15 @@
+// Sparse attention CPU kernels, AVX-512 (F, DQ, BW, VL) + FMA: 16 fp32 lanes, 4 rows x 64 keys
+// register tiles. The kernels are in sparse_attention_kernels.inl (written once over the vector
+// type); this TU only selects the ISA and the namespace lemma::avx512 (ODR-safe).
+// Test: build-sparse/sparse_attention_test
+#include <cstdint>
+#include <cstring>
+
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma,avx2")
+// GCC 12 false positive: _mm512_undefined_ps() (self-initialised) inside its own intrinsics.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define LEMMA_SIMD_NS avx512
+#define LEMMA_SIMD_AVX512 1
+#include "core/simd.h"
+#include "sparse_attention/sparse_attention_kernels.inl"
