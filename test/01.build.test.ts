@@ -16,16 +16,18 @@ function cmakeList(name: string): string[] {
   return m[1].split(/\s+/).filter((s) => s.endsWith('.cc'));
 }
 
-test('binding.gyp lists exactly the CMake CPU + N-API sources (plus the CUDA stub)', (t) => {
+const cpuAddonSources = () => [...cmakeList('LEMMA_CPU_SOURCES'), ...cmakeList('LEMMA_NAPI_SOURCES'), ...cmakeList('LEMMA_CUDA_STUB_SOURCES')];
+
+test('binding.gyp lists exactly the sources of the CMake CPU-only addon', (t) => {
   const gyp = JSON.parse(fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8')) as { targets: Array<{ sources: string[] }> };
   const gypSources = gyp.targets.flatMap((x) => x.sources).sort();
-  const cmake = [...cmakeList('LEMMA_CPU_SOURCES'), ...cmakeList('LEMMA_NAPI_SOURCES'), 'native/core/cuda_stub.cc'].sort();
+  const cmake = cpuAddonSources().sort();
   t.deepEqual(gypSources, cmake);
   for (const f of cmake) t.true(fs.existsSync(path.join(root, f)), `${f} exists`);
 });
 
 test('every native .cc under native/ is built', (t) => {
-  const listed = new Set([...cmakeList('LEMMA_CPU_SOURCES'), ...cmakeList('LEMMA_NAPI_SOURCES'), 'native/core/cuda_stub.cc']);
+  const listed = new Set(cpuAddonSources());
   const walk = (dir: string): string[] => fs.readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(`${dir}/${e.name}`) : e.name.endsWith('.cc') ? [`${dir}/${e.name}`] : []));
   for (const f of walk('native')) t.true(listed.has(f), `${f} is in CMakeLists.txt`);
 });

@@ -1,0 +1,50 @@
+// Exact fp32 FlashAttention-2 backward on CUDA cores, head dims 32, 64, 96, 128, 256
+// (kernels in flash_f32.cuh; the D pre-pass and the dQ cast are flash_bwd.cuh's, on float).
+// Tested by test/native/attention_cuda_test.cc; timed by bench/native/attention_cuda_bench.cc.
+#include "attention/flash_bwd.cuh"
+#include "attention/flash_f32.cuh"
+#include "attention/flash_launch.cuh"
+#include "common/cuda_check.cuh"
+
+namespace lemma::cuda {
+
+Status flash_bwd_launch_f32(const FlashParams& p, int D, cudaStream_t s) {
+  return head_dim_switch(D, [&](auto d) -> Status {
+    constexpr int kD = decltype(d)::value;
+    const int64_t rows = int64_t(p.B) * p.Hq * p.Nq;
+    {
+      const int64_t grid = (rows + 7) / 8;
+      LEMMA_RETURN_IF_ERROR(check_grid(grid, "flash_bwd_dsum_kernel"));
+      flash_bwd_dsum_kernel<PolicyTF32><<<static_cast<unsigned>(grid), 256, 0, s>>>(p, kD, rows,
+                                                                                     const_cast<float*>(p.dsum));
+      LEMMA_CUDA_CHECK_LAUNCH("flash_bwd_dsum_kernel");
+    }
+    {
+      using T = F32KVTraits<kD>;
+      const auto kernel = flash_bwd_dkdv_f32_kernel<kD>;
+      LEMMA_RETURN_IF_ERROR(prepare_kernel(reinterpret_cast<const void*>(kernel), T::kSmem, "flash_bwd_dkdv_f32_kernel"));
+      const int64_t grid = int64_t((p.Nk + T::kBc - 1) / T::kBc) * p.B * p.Hkv;
+      LEMMA_RETURN_IF_ERROR(check_grid(grid, "flash_bwd_dkdv_f32_kernel"));
+      kernel<<<static_cast<unsigned>(grid), T::kThreads, T::kSmem, s>>>(p);
+      LEMMA_CUDA_CHECK_LAUNCH("flash_bwd_dkdv_f32_kernel");
+    }
+    if (p.atomic_dq) {
+      const int64_t n = rows * kD;
+      const int64_t want = (n + 255) / 256;
+      flash_bwd_dq_convert_kernel<PolicyTF32><<<static_cast<unsigned>(want < 65536 ? want : 65536), 256, 0, s>>>(
+          p.dq_accum, p.dq, p.scale, n);
+      LEMMA_CUDA_CHECK_LAUNCH("flash_bwd_dq_convert_kernel");
+    } else {
+      using T = F32QTraits<kD>;
+      const auto kernel = flash_bwd_dq_f32_kernel<kD>;
+      LEMMA_RETURN_IF_ERROR(prepare_kernel(reinterpret_cast<const void*>(kernel), T::kSmem, "flash_bwd_dq_f32_kernel"));
+      const int64_t grid = int64_t((p.Nq + T::kBr - 1) / T::kBr) * p.B * p.Hq;
+      LEMMA_RETURN_IF_ERROR(check_grid(grid, "flash_bwd_dq_f32_kernel"));
+      kernel<<<static_cast<unsigned>(grid), T::kThreads, T::kSmem, s>>>(p);
+      LEMMA_CUDA_CHECK_LAUNCH("flash_bwd_dq_f32_kernel");
+    }
+    return Status::Ok();
+  });
+}
+
+}  // namespace lemma::cuda

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# lemma GPU suite, run from the bundle that `npm run gpu:bundle` writes (no Node toolchain or
+# compiler needed on this host). Usage: bash gpu-bundle/run.sh OUTDIR
+#   1. nvidia-smi                                   -> OUTDIR/log.txt
+#   2. attention_cuda_test (parity vs fp64 oracle)  -> OUTDIR/parity.txt, OUTDIR/parity.json
+#   3. attention_cuda_bench (TFLOP/s)               -> OUTDIR/bench.jsonl
+#   4. PyTorch SDPA on the same shapes, when `python3 -c 'import torch'` works -> OUTDIR/torch.jsonl
+#   5. the JS device-tensor checks (dist/**/gpu-suite.js), when present         -> OUTDIR/js.txt
+#   6. OUTDIR/summary.txt: parity counts and lemma vs torch TFLOP/s per shape (printed last)
+# Every step runs under `timeout`; the whole run stays under 8 minutes. Exit code 0 iff the
+# parity test and the JS checks passed (a GPU-less host passes with everything skipped).
+set -u
+if [ $# -lt 1 ]; then
+  echo "usage: bash run.sh OUTDIR" >&2
+  exit 2
+fi
+HERE=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$1"
+OUT=$(cd "$1" && pwd)
+START=$(date +%s)
+BUDGET=${LEMMA_GPU_SUITE_BUDGET:-450}   # seconds for steps 2-5; the summary needs a few more
+LOG="$OUT/log.txt"
+: > "$LOG"
+log() { echo "[gpu-suite $(( $(date +%s) - START ))s] $*" | tee -a "$LOG"; }
+# Seconds a step may take: its cap, or what is left of the budget.
+allow() {
+  local left=$(( BUDGET - ($(date +%s) - START) ))
+  if [ "$left" -lt "$1" ]; then echo "$left"; else echo "$1"; fi
+}
+run_step() {  # name cap stdout-file command...
+  local name=$1 cap=$2 out=$3
+  shift 3
+  local t
+  t=$(allow "$cap")
+  if [ "$t" -le 5 ]; then
+    log "$name: skipped, out of time budget"
+    return 124
+  fi
+  log "$name: start (timeout ${t}s)"
+  timeout --kill-after=10 "$t" "$@" > "$out" 2>> "$LOG"
+  local rc=$?
+  [ $rc -eq 124 ] && log "$name: TIMED OUT after ${t}s"
+  log "$name: exit $rc"
+  return $rc
+}
+
+log "bundle: $HERE"
+{ nvidia-smi 2>&1 || echo "nvidia-smi: not available"; } | tee -a "$LOG"
+
+# The bundled node binary (xz-compressed to keep the bundle small).
+NODE=""
+TMPD=$(mktemp -d "${TMPDIR:-/tmp}/lemma-gpu.XXXXXX")
+trap 'rm -rf "$TMPD"' EXIT
+if [ -f "$HERE/node.xz" ]; then
+  if command -v xz > /dev/null 2>&1 && xz -dc "$HERE/node.xz" > "$TMPD/node" 2>> "$LOG"; then
+    NODE="$TMPD/node"
+  elif command -v python3 > /dev/null 2>&1 &&
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+      "$HERE/node.xz" "$TMPD/node" 2>> "$LOG"; then
+    NODE="$TMPD/node"
+  fi
+  if [ -n "$NODE" ]; then
+    chmod +x "$NODE"
+    "$NODE" --version > /dev/null 2>&1 || NODE=""
+  fi
+fi
+[ -n "$NODE" ] && log "node $("$NODE" --version)" || log "node: could not unpack node.xz (needs xz or python3); JS steps skipped"
+
+status=0
+run_step parity 200 "$OUT/parity.txt" "$HERE/bin/attention_cuda_test" --json "$OUT/parity.json" || status=1
+tail -n 3 "$OUT/parity.txt" | tee -a "$LOG"
+
+run_step bench 150 "$OUT/bench.jsonl" "$HERE/bin/attention_cuda_bench"
+
+if command -v python3 > /dev/null 2>&1 && python3 -c 'import torch' > /dev/null 2>&1; then
+  run_step torch 150 "$OUT/torch.jsonl" python3 "$HERE/bench/torch_sdpa.py"
+else
+  log "torch: python3 -c 'import torch' fails here; no PyTorch anchor"
+fi
+
+SUITE=$(find "$HERE/dist" -name gpu-suite.js 2> /dev/null | head -n 1)
+if [ -n "$SUITE" ] && [ -n "$NODE" ]; then
+  run_step js 90 "$OUT/js.txt" env LEMMA_ADDON="$HERE/lemma.node" "$NODE" "$SUITE" "$OUT" || status=1
+  tail -n 3 "$OUT/js.txt" | tee -a "$LOG"
+else
+  log "js: no gpu-suite.js in the bundle (or no node); skipped"
+fi
+
+if [ -n "$NODE" ]; then
+  "$NODE" "$HERE/summary.js" "$OUT" > "$OUT/summary.txt" 2>> "$LOG"
+else
+  { echo "lemma GPU suite summary (node unavailable: parity tail only)"; tail -n 1 "$OUT/parity.txt"; } > "$OUT/summary.txt"
+fi
+log "total $(( $(date +%s) - START )) s"
+cat "$OUT/summary.txt"
+exit $status

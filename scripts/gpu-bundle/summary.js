@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// Writes the GPU suite's summary (stdout) from OUTDIR/{parity.json, parity.txt, bench.jsonl,
+// torch.jsonl, js.txt}: parity counts and failures, then lemma vs PyTorch SDPA TFLOP/s per shape,
+// then the issue's targets (H100, bf16, D = 128, N >= 4k: forward >= 350, backward >= 300,
+// >= 1.0x SDPA). Usage: node summary.js OUTDIR
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+
+const out = process.argv[2] || '.';
+const read = (f) => {
+  try {
+    return fs.readFileSync(path.join(out, f), 'utf8');
+  } catch {
+    return '';
+  }
+};
+const jsonl = (f) =>
+  read(f)
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return null;
+      }
+    })
+    .filter(Boolean);
+
+const lines = [];
+const say = (s = '') => lines.push(s);
+say('lemma GPU suite summary');
+
+// Parity.
+const parityTxt = read('parity.txt').trim().split('\n');
+const last = parityTxt[parityTxt.length - 1] || '(no parity output)';
+let parity = null;
+try {
+  parity = JSON.parse(read('parity.json'));
+} catch {
+  parity = null;
+}
+say(`parity: ${last}${parity ? ` on ${parity.device} in ${parity.seconds} s` : ''}`);
+const fails = parityTxt.filter((l) => l.startsWith('FAIL'));
+for (const l of fails.slice(0, 25)) say(`  ${l}`);
+if (fails.length > 25) say(`  ... ${fails.length - 25} more failures in parity.txt`);
+const skipped = parityTxt.find((l) => l.includes('skipped'));
+if (skipped && !parity) say(`  ${skipped}`);
+
+// JS checks.
+const js = read('js.txt').trim().split('\n').filter(Boolean);
+if (js.length) say(`js device checks: ${js[js.length - 1]}`);
+
+// Benchmarks.
+const bench = jsonl('bench.jsonl');
+const torch = jsonl('torch.jsonl');
+const key = (r) => `${r.dtype}|${r.D}|${r.causal}|${r.N}`;
+const tmap = new Map(torch.map((r) => [`${key(r)}|${r.op}`, r]));
+if (!bench.length) {
+  say('bench: no results (no GPU, or the bench failed: see log.txt)');
+} else {
+  say(`bench on ${bench[0].device} (TFLOP/s, FlashAttention counting; torch = PyTorch SDPA in the same run${torch.length ? '' : ': not available'})`);
+  const fmt = (x, w = 7) => (x === undefined || x === null ? '-' : typeof x === 'number' ? x.toFixed(1) : String(x)).padStart(w);
+  const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : '-').padStart(6);
+  say(`${'dtype'.padEnd(5)} ${'D'.padStart(4)} ${'causal'.padEnd(6)} ${'N'.padStart(6)} | ${'fwd'.padStart(7)} ${'torch'.padStart(7)} ${'ratio'.padStart(6)} | ${'bwd'.padStart(7)} ${'torch'.padStart(7)} ${'ratio'.padStart(6)} | ${'bwd_det'.padStart(7)}`);
+  const seen = new Set();
+  for (const r of bench) {
+    const k = key(r);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    const get = (op) => bench.find((x) => key(x) === k && x.op === op);
+    const f = get('fwd'), b = get('bwd'), bd = get('bwd_det');
+    const tf = tmap.get(`${k}|fwd`), tb = tmap.get(`${k}|bwd`);
+    say(`${r.dtype.padEnd(5)} ${String(r.D).padStart(4)} ${(r.causal ? 'yes' : 'no').padEnd(6)} ${String(r.N).padStart(6)} | ${fmt(f && f.tflops)} ${fmt(tf && tf.tflops)} ${ratio(f && f.tflops, tf && tf.tflops)} | ${fmt(b && b.tflops)} ${fmt(tb && tb.tflops)} ${ratio(b && b.tflops, tb && tb.tflops)} | ${fmt(bd && bd.tflops)}`);
+  }
+  // Targets: bf16, D = 128, N >= 4096 (non-causal and causal), on an H100.
+  const sel = bench.filter((r) => r.dtype === 'bf16' && r.D === 128 && r.N >= 4096);
+  if (sel.length) {
+    const min = (op) => Math.min(...sel.filter((r) => r.op === op).map((r) => r.tflops));
+    const minRatio = (op) => {
+      const rs = sel.filter((r) => r.op === op).map((r) => {
+        const t = tmap.get(`${key(r)}|${op}`);
+        return t ? r.tflops / t.tflops : NaN;
+      }).filter((x) => !Number.isNaN(x));
+      return rs.length ? Math.min(...rs) : NaN;
+    };
+    say(`targets (bf16, D=128, N>=4k; issue: fwd >= 350, bwd >= 300 TFLOP/s on an H100, >= 1.0x SDPA):`);
+    say(`  fwd min ${min('fwd').toFixed(1)} TFLOP/s (${min('fwd') >= 350 ? 'met' : 'not met'}), vs torch min ${Number.isNaN(minRatio('fwd')) ? '-' : minRatio('fwd').toFixed(2) + 'x'}`);
+    say(`  bwd min ${min('bwd').toFixed(1)} TFLOP/s (${min('bwd') >= 300 ? 'met' : 'not met'}), vs torch min ${Number.isNaN(minRatio('bwd')) ? '-' : minRatio('bwd').toFixed(2) + 'x'}`);
+  }
+}
+process.stdout.write(lines.join('\n') + '\n');
