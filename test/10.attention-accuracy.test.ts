@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import * as lemma from '../lib/index.js';
-import { allFinite, pair, relErr } from './helpers/attention.js';
+import { allFinite, infNorm, pair, relErr } from './helpers/attention.js';
 
 interface Case { B: number; Hq: number; Hkv: number; Nq: number; Nk: number; D: number; causal: boolean }
 
@@ -27,9 +27,12 @@ async function check(t: import('ava').ExecutionContext, c: Case, algorithm: 'fla
   const out32 = { data: Float32Array.from(ref.out.data), shape: ref.out.shape };
   const lse32 = { data: Float32Array.from(ref.lse.data), shape: ref.lse.shape };
   const g = await lemma.attention.backward({ q: q.f32, k: k.f32, v: v.f32, out: out32, lse: lse32, dOut: dOut.f32 }, opts);
+  // A gradient can vanish identically (Nk = 1: softmax over one key is constant, so dq = dk = 0);
+  // its error is then measured against 1 % of the largest gradient of the case, not against 0.
+  const gradScale = Math.max(...(['dq', 'dk', 'dv'] as const).map((n) => infNorm(gRef[n].data)));
   for (const name of ['dq', 'dk', 'dv'] as const) {
     t.true(allFinite(g[name].data), `${name} finite ${label}`);
-    const e = relErr(g[name].data, gRef[name].data);
+    const e = relErr(g[name].data, gRef[name].data, 1e-2 * gradScale);
     t.true(e <= TOL_GRAD, `${name} ${label}: ${e}`);
   }
 }

@@ -40,6 +40,13 @@ export function relErr(a: ArrayLike<number>, ref: ArrayLike<number>, floor = 1e-
   return num / den;
 }
 
+/** max |a[i]| over the finite entries. */
+export function infNorm(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i])) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
 export function allFinite(a: ArrayLike<number>): boolean {
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
   return true;
