@@ -63,7 +63,52 @@ export interface NativeDpParams {
 /** An opaque, type-tagged native handle to a device buffer. */
 export type DeviceHandle = { readonly __deviceHandle: unique symbol };
 
+/** Sparse attention (native/sparse_attention/sparse_attention.h). */
+export type SparseIndexHandle = { readonly __sparseIndexHandle: unique symbol };
+export interface NativeSparseIndexParams {
+  B: number; Hkv: number; N: number; D: number; blockSize: number; order: 0 | 1; levels: 0 | 1 | 2;
+}
+export interface NativeSparseAttendParams {
+  Hq: number; M: number; scale: number; causal: boolean; activation: 0 | 1; alpha: number;
+  calibrate: boolean; keep: number; tolerance: number; denseAbove: number; cuda: boolean;
+}
+export interface NativeSparseRefParams {
+  B: number; Hq: number; Hkv: number; M: number; N: number; D: number; scale: number;
+  causal: boolean; activation: 0 | 1; alpha: number;
+}
+export interface NativeSparseStats {
+  keysScored: number; keysTotal: number; blocksVisited: number; blocksTotal: number;
+  activeSum: number; activeMax: number; rows: number; fallbackRows: number; denseRows: number;
+}
+export interface NativeSparseReport { rowPtr: Float64Array; keys: Int32Array; scores: Float32Array }
+
 export interface Native {
+  sparseIndexBuild(k: Float32Array, v: Float32Array, p: NativeSparseIndexParams): Promise<SparseIndexHandle>;
+  sparseIndexBuildSync(k: Float32Array, v: Float32Array, p: NativeSparseIndexParams): SparseIndexHandle;
+  sparseIndexAppend(h: SparseIndexHandle, k: Float32Array, v: Float32Array, n: number): Promise<void>;
+  sparseIndexAppendSync(h: SparseIndexHandle, k: Float32Array, v: Float32Array, n: number): void;
+  sparseIndexAttend(h: SparseIndexHandle, q: Float32Array, thresholds: Float64Array, out: Float32Array,
+    errorBound: Float32Array | null, p: NativeSparseAttendParams): Promise<NativeSparseStats>;
+  sparseIndexAttendSync(h: SparseIndexHandle, q: Float32Array, thresholds: Float64Array, out: Float32Array,
+    errorBound: Float32Array | null, p: NativeSparseAttendParams): NativeSparseStats;
+  sparseIndexReport(h: SparseIndexHandle, q: Float32Array, thresholds: Float64Array,
+    p: NativeSparseAttendParams): Promise<NativeSparseReport>;
+  sparseIndexReportSync(h: SparseIndexHandle, q: Float32Array, thresholds: Float64Array,
+    p: NativeSparseAttendParams): NativeSparseReport;
+  sparseIndexBackward(h: SparseIndexHandle, q: Float32Array, thresholds: Float64Array, dOut: Float32Array,
+    dq: Float32Array, dk: Float32Array, dv: Float32Array, p: NativeSparseAttendParams): Promise<NativeSparseStats>;
+  sparseIndexBackwardSync(h: SparseIndexHandle, q: Float32Array, thresholds: Float64Array, dOut: Float32Array,
+    dq: Float32Array, dk: Float32Array, dv: Float32Array, p: NativeSparseAttendParams): NativeSparseStats;
+  sparseIndexInfo(h: SparseIndexHandle): { N: number; numBlocks: number; levels: number; bytes: number } | null;
+  sparseIndexDispose(h: SparseIndexHandle): void;
+  sparseAttentionRef(q: Float64Array, k: Float64Array, v: Float64Array, thresholds: Float64Array,
+    out: Float64Array, counts: Float64Array, p: NativeSparseRefParams): Promise<void>;
+  sparseAttentionRefSync(q: Float64Array, k: Float64Array, v: Float64Array, thresholds: Float64Array,
+    out: Float64Array, counts: Float64Array, p: NativeSparseRefParams): void;
+  sparseReluBackwardRef(q: Float64Array, k: Float64Array, v: Float64Array, thresholds: Float64Array,
+    dOut: Float64Array, dq: Float64Array, dk: Float64Array, dv: Float64Array, p: NativeSparseRefParams): Promise<void>;
+  sparseReluBackwardRefSync(q: Float64Array, k: Float64Array, v: Float64Array, thresholds: Float64Array,
+    dOut: Float64Array, dq: Float64Array, dk: Float64Array, dv: Float64Array, p: NativeSparseRefParams): void;
   cudaMemory(): { bytesInUse: number };
   cudaAlloc(elements: number, dtype: 0 | 1 | 2): DeviceHandle;
   cudaUpload(data: FloatArray, dtype: 0 | 1 | 2): Promise<DeviceHandle>;
@@ -106,3 +151,56 @@ function load(): Native {
 }
 
 export const native = load();
+
+// ---- polytope family (native/napi/polytope_binding.cc); merged into Native above.
+export interface NativeBodySpec {
+  kind: 'dense' | 'csr' | 'spectrahedron';
+  M: number;
+  d: number;
+  A?: Float64Array; b?: Float64Array;
+  rowPtr?: Int32Array; colIdx?: Int32Array; values?: Float64Array;
+  F?: Float64Array; C?: Float64Array;
+}
+export interface NativePolytopeBody {
+  contains(x: Float64Array): string;
+  analyticCenter(): Promise<{ x: Float64Array; phase1Iterations: number; newtonIterations: number }>;
+  lewisWeights(x: Float64Array, p: number, tol: number, maxIter: number):
+    Promise<{ weights: Float64Array; iterations: number; residual: number; converged: boolean }>;
+  dispose(): void;
+}
+export interface NativeTargetSpec {
+  kind: 'uniform' | 'linear' | 'gaussian' | 'logistic' | 'callback';
+  c?: Float64Array; mean?: Float64Array; precision?: Float64Array;
+  X?: Float64Array; y?: Float64Array; nobs?: number; priorPrecision?: number;
+}
+export interface NativeDikinParams {
+  chains: number; barrier: 'log' | 'lewis'; hessian: 'exact' | 'subsample'; hessianSamples: number;
+  sketchRows: number; jlColumns: number; alpha: number; etaInv: number; lewisP: number;
+  lewisTolerance: number; lewisMaxIterations: number; lazy: boolean; seed: number; burnIn: number;
+  thin: number; kept: number; reference: boolean; device: 'cpu' | 'cuda';
+}
+export interface NativeDikinSampler {
+  setStart(x0: Float64Array, fx0: Float64Array | null): void;
+  run(steps: number): Promise<number>;
+  propose(zOut: Float64Array, need: Uint8Array): Promise<void>;
+  finish(fz: Float64Array): Promise<void>;
+  samples(): Float64Array;
+  acceptance(): Float64Array;
+  stepsDone(): number;
+  recorded(): number;
+  stepSeconds(): number;
+  kernel(): string;
+  abort(): void;
+  dispose(): void;
+}
+export interface NativeJohnResult {
+  weights: Float64Array; Q: Float64Array; iterations: number; sumWeights: number; maxTau: number;
+  complementary: number; logDet: number;
+}
+export interface Native {
+  PolytopeBody: new (spec: NativeBodySpec) => NativePolytopeBody;
+  DikinSampler: new (body: NativePolytopeBody, target: NativeTargetSpec, p: NativeDikinParams) => NativeDikinSampler;
+  polytopeDiagnostics(samples: Float64Array, C: number, N: number, d: number): Promise<{ ess: Float64Array; rhat: Float64Array }>;
+  johnEllipsoid(A: Float64Array, M: number, d: number,
+    o: { epsilon: number; sketch: boolean; sketchSize: number; seed: number; maxIterations: number }): Promise<NativeJohnResult>;
+}

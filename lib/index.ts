@@ -3,6 +3,9 @@
  * with CUDA kernels). Re-exports only.
  */
 export * as attention from './attention/index.js';
+export * as polytope from './polytope/index.js';
+export * as sample from './sample/index.js';
+export * as sparse from './sparse/index.js';
 export * as cuda from './cuda/index.js';
 export * as dp from './dp/index.js';
 export { capabilities, setNumThreads, setSimdLevel, cudaAvailable } from './device.js';

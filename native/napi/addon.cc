@@ -18,6 +18,10 @@
 namespace lemma::napi {
 
 void register_attention(Napi::Env env, Napi::Object exports);
+void register_polytope(Napi::Env env, Napi::Object exports);
+void register_sparse_attention(Napi::Env env, Napi::Object exports);
+void register_cuda(Napi::Env env, Napi::Object exports);
+void register_dp(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -86,6 +90,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setSimdLevel", Napi::Function::New(env, SetSimdLevel, "setSimdLevel"));
   exports.Set("fmaPeak", Napi::Function::New(env, FmaPeak, "fmaPeak"));
   register_attention(env, exports);
+  register_polytope(env, exports);
+  register_sparse_attention(env, exports);
+  register_cuda(env, exports);
+  register_dp(env, exports);
   return exports;
 }
 
