@@ -83,10 +83,12 @@ for (const e of exes) {
   spawnSync('strip', ['--strip-unneeded', dst], { stdio: 'ignore' });  // best effort
 }
 copy(path.join(dist, 'lib'), path.join(bundle, 'dist', 'lib'));
-for (const sub of ['gpu', 'helpers']) {
-  const p = path.join(dist, 'test', sub);
-  if (fs.existsSync(p)) copy(p, path.join(bundle, 'dist', 'test', sub));
+for (const sub of ['test/gpu', 'test/helpers', 'bench/gpu']) {
+  const p = path.join(dist, sub);
+  if (fs.existsSync(p)) copy(p, path.join(bundle, 'dist', sub));
 }
+// The GPU tests are ava files; the bundle carries a minimal ava stand-in to run them.
+copy(path.join(root, 'scripts', 'gpu-bundle', 'ava-shim.js'), path.join(bundle, 'node_modules', 'ava', 'index.js'));
 for (const dep of ['bindings', 'file-uri-to-path']) {
   const p = path.join(root, 'node_modules', dep);
   if (fs.existsSync(p)) copy(p, path.join(bundle, 'node_modules', dep));

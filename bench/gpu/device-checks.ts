@@ -1,7 +1,7 @@
 /**
  * GPU checks of the JS-level CUDA API (device tensors, memory accounting, attention on device
  * tensors and on host tensors with device 'cuda'), shared by the ava test (test/gpu/) and the
- * bundle's suite (bench/gpu/gpu-suite.ts), which runs where no test runner is installed.
+ * GPU bundle (run.sh runs the compiled test with a minimal ava stand-in on hosts without ava).
  * Each check returns a list of failures (empty = pass). Tolerance: the flash-attention rule
  * against the fp64 oracle is the native parity test's job; here the error of each device path
  * is bounded by the precision's unit roundoff × a small factor, which catches wiring mistakes.

@@ -5,7 +5,7 @@
 #   2. attention_cuda_test (parity vs fp64 oracle)  -> OUTDIR/parity.txt, OUTDIR/parity.json
 #   3. attention_cuda_bench (TFLOP/s)               -> OUTDIR/bench.jsonl
 #   4. PyTorch SDPA on the same shapes, when `python3 -c 'import torch'` works -> OUTDIR/torch.jsonl
-#   5. the JS device-tensor checks (dist/**/gpu-suite.js), when present         -> OUTDIR/js.txt
+#   5. the GPU tests of every family (dist/test/gpu/*.test.js)                  -> OUTDIR/js.txt
 #   6. OUTDIR/summary.txt: parity counts and lemma vs torch TFLOP/s per shape (printed last)
 # Every step runs under `timeout`; the whole run stays under 8 minutes. Exit code 0 iff the
 # parity test and the JS checks passed (a GPU-less host passes with everything skipped).
@@ -78,12 +78,18 @@ else
   log "torch: python3 -c 'import torch' fails here; no PyTorch anchor"
 fi
 
-SUITE=$(find "$HERE/dist" -name gpu-suite.js 2> /dev/null | head -n 1)
-if [ -n "$SUITE" ] && [ -n "$NODE" ]; then
-  run_step js 90 "$OUT/js.txt" env LEMMA_ADDON="$HERE/lemma.node" "$NODE" "$SUITE" "$OUT" || status=1
-  tail -n 3 "$OUT/js.txt" | tee -a "$LOG"
+# The GPU tests of every family (dist/test/gpu/*.test.js, ava API through the bundled stand-in).
+if [ -n "$NODE" ] && ls "$HERE"/dist/test/gpu/*.test.js > /dev/null 2>&1; then
+  : > "$OUT/js.txt"
+  for f in "$HERE"/dist/test/gpu/*.test.js; do
+    echo "== $(basename "$f")" >> "$OUT/js.txt"
+    run_step "js:$(basename "$f")" 120 "$OUT/js.part" env LEMMA_ADDON="$HERE/lemma.node" NODE_PATH="$HERE/node_modules" "$NODE" "$f" || status=1
+    cat "$OUT/js.part" >> "$OUT/js.txt"
+    tail -n 1 "$OUT/js.part" | tee -a "$LOG"
+  done
+  rm -f "$OUT/js.part"
 else
-  log "js: no gpu-suite.js in the bundle (or no node); skipped"
+  log "js: no compiled GPU tests in the bundle (or no node); skipped"
 fi
 
 if [ -n "$NODE" ]; then

@@ -50,7 +50,10 @@ if (skipped && !parity) say(`  ${skipped}`);
 
 // JS checks.
 const js = read('js.txt').trim().split('\n').filter(Boolean);
-if (js.length) say(`js device checks: ${js[js.length - 1]}`);
+const totals = js.map((l) => /^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/.exec(l)).filter(Boolean)
+  .reduce((a, m) => [a[0] + Number(m[1]), a[1] + Number(m[2]), a[2] + Number(m[3] || 0)], [0, 0, 0]);
+if (js.length) say(`GPU tests of every family (dist/test/gpu): ${totals[0]} passed, ${totals[1]} failed, ${totals[2]} skipped`);
+for (const l of js.filter((x) => x.startsWith('FAIL '))) say(`  ${l}`);
 
 // Benchmarks.
 const bench = jsonl('bench.jsonl');
