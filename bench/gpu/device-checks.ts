@@ -8,6 +8,7 @@
  */
 import * as lemma from '../../lib/index.js';
 import type { Tensor } from '../../lib/index.js';
+import { gaussian as gaussian64, relErr } from '../../test/helpers/attention.js';
 
 export interface CheckResult {
   name: string;
@@ -15,28 +16,8 @@ export interface CheckResult {
   ms: number;
 }
 
-function gaussian(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = (seed * 2654435761 + 1) >>> 0 || 1;
-  const u = () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return out;
-}
-
-function rel(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let num = 0;
-  let den = 1e-30;
-  for (let i = 0; i < ref.length; i++) {
-    if (ref[i] === Infinity && a[i] === Infinity) continue;
-    const d = Math.abs(a[i] - ref[i]);
-    num = Number.isNaN(d) ? Infinity : Math.max(num, d);
-    if (Number.isFinite(ref[i])) den = Math.max(den, Math.abs(ref[i]));
-  }
-  return num / den;
-}
+const gaussian = (n: number, seed: number): Float32Array => Float32Array.from(gaussian64(n, seed));
+const rel = relErr;
 
 const TOL: Record<string, number> = { fp32: 1e-5, tf32: 5e-3, fp16: 1e-2, bf16: 5e-2 };
 const DTYPE: Record<string, lemma.cuda.DeviceDtype> = { fp32: 'float32', tf32: 'float32', fp16: 'float16', bf16: 'bfloat16' };

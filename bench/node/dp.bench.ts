@@ -14,7 +14,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as lemma from '../../lib/index.js';
@@ -23,6 +22,7 @@ import { DiscreteLaplaceSampler, scaleFromNumber } from '../../lib/dp/discrete-l
 import { RandomSource } from '../../lib/dp/random.js';
 import { buildExact } from '../../lib/dp/tree.js';
 import type { TreeShape } from '../../lib/dp/tree.js';
+import { machineInfo, RESULTS_DIR, writeResults } from './results.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -234,13 +234,9 @@ async function main(): Promise<void> {
   }
 
   // --- files
-  const cpu = os.cpus()[0]?.model ?? 'unknown-cpu';
-  const machine = { machine: { cpu, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, simd: caps.simd, threads: caps.threads, cuda: caps.cuda.deviceCount > 0 ? caps.cuda.devices[0]?.name : 'none', quick, date: new Date().toISOString() } };
-  const slug = `${cpu.replace(/\(R\)|\(TM\)|CPU|Processor/g, '').trim().replace(/[^A-Za-z0-9]+/g, '-').toLowerCase()}-${caps.threads}t${quick ? '-quick' : ''}`;
-  const dir = path.join(__dirname, '..', 'results');
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `dp-${slug}.jsonl`);
-  fs.writeFileSync(file, [JSON.stringify(machine), ...lines].join('\n') + '\n');
+  const machine = { machine: machineInfo({ quick }) };
+  const file = writeResults(quick ? 'dp-quick' : 'dp', lines, { quick });
+  const dir = RESULTS_DIR;
   const tag = quick ? '-quick' : '';
   fs.writeFileSync(path.join(dir, `dp-error-vs-epsilon${tag}.svg`), chart(rows, `RMSE of Σ‖x−y‖₁ vs ε (n = ${En}, d = ${Ed}, L = ${EL}, R = 1; ${builds} builds × ${nq} queries)`));
   fs.writeFileSync(path.join(dir, `dp-error-vs-epsilon${tag}.md`), table(rows, En, Ed, EL, builds, nq, machine.machine));

@@ -62,4 +62,24 @@ class AsyncJob : public Napi::AsyncWorker {
   Status status_;
 };
 
+// Queues `work` with the first n_arrays arguments kept alive; returns the Promise.
+inline Napi::Value run_async(const Napi::CallbackInfo& info, size_t n_arrays, const char* name,
+                             std::function<Status()> work) {
+  auto* job = new AsyncJob(info.Env(), name, std::move(work));
+  for (size_t i = 0; i < n_arrays; ++i) job->Keep(info[i]);
+  return job->Start();
+}
+
+// Runs `work` on the calling (main) thread: the *Sync twins. Throws the Status as a JS error.
+inline Napi::Value run_sync(const Napi::CallbackInfo& info, const std::function<Status()>& work) {
+  Status st;
+  try {
+    st = work();
+  } catch (const std::bad_alloc&) {
+    st = Status::Error(Code::kOom, "out of host memory");
+  }
+  if (!st.ok()) throw_status(info.Env(), st);
+  return info.Env().Undefined();
+}
+
 }  // namespace lemma::napi

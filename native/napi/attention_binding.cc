@@ -91,39 +91,21 @@ std::function<Status()> backward_work(const Napi::CallbackInfo& info, const Atte
   };
 }
 
-Napi::Value RunAsync(const Napi::CallbackInfo& info, size_t n_arrays, const char* name,
-                     std::function<Status()> work) {
-  auto* job = new AsyncJob(info.Env(), name, std::move(work));
-  for (size_t i = 0; i < n_arrays; ++i) job->Keep(info[i]);
-  return job->Start();
-}
-
-Napi::Value RunSync(const Napi::CallbackInfo& info, const std::function<Status()>& work) {
-  Status st;
-  try {
-    st = work();
-  } catch (const std::bad_alloc&) {
-    st = Status::Error(Code::kOom, "out of host memory");
-  }
-  if (!st.ok()) throw_status(info.Env(), st);
-  return info.Env().Undefined();
-}
-
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   const AttentionParams p = read_attention_params(info[5]);
-  return RunAsync(info, 5, "lemma:attentionForward", forward_work(info, p));
+  return run_async(info, 5, "lemma:attentionForward", forward_work(info, p));
 }
 Napi::Value ForwardSync(const Napi::CallbackInfo& info) {
   const AttentionParams p = read_attention_params(info[5]);
-  return RunSync(info, forward_work(info, p));
+  return run_sync(info, forward_work(info, p));
 }
 Napi::Value Backward(const Napi::CallbackInfo& info) {
   const AttentionParams p = read_attention_params(info[9]);
-  return RunAsync(info, 9, "lemma:attentionBackward", backward_work(info, p));
+  return run_async(info, 9, "lemma:attentionBackward", backward_work(info, p));
 }
 Napi::Value BackwardSync(const Napi::CallbackInfo& info) {
   const AttentionParams p = read_attention_params(info[9]);
-  return RunSync(info, backward_work(info, p));
+  return run_sync(info, backward_work(info, p));
 }
 Napi::Value WorkspaceBytes(const Napi::CallbackInfo& info) {
   const AttentionParams p = read_attention_params(info[0]);

@@ -146,34 +146,16 @@ std::function<Status()> brute_work(const Napi::CallbackInfo& info) {
   };
 }
 
-Napi::Value RunAsync(const Napi::CallbackInfo& info, size_t n_arrays, const char* name,
-                     std::function<Status()> work) {
-  auto* job = new AsyncJob(info.Env(), name, std::move(work));
-  for (size_t i = 0; i < n_arrays; ++i) job->Keep(info[i]);
-  return job->Start();
-}
-
-Napi::Value RunSync(const Napi::CallbackInfo& info, const std::function<Status()>& work) {
-  Status st;
-  try {
-    st = work();
-  } catch (const std::bad_alloc&) {
-    st = Status::Error(Code::kOom, "out of host memory");
-  }
-  if (!st.ok()) throw_status(info.Env(), st);
-  return info.Env().Undefined();
-}
-
-Napi::Value Build(const Napi::CallbackInfo& info) { return RunAsync(info, 3, "lemma:dpL1Build", build_work(info)); }
-Napi::Value BuildSync(const Napi::CallbackInfo& info) { return RunSync(info, build_work(info)); }
-Napi::Value Query(const Napi::CallbackInfo& info) { return RunAsync(info, 4, "lemma:dpL1Query", query_work(info, true)); }
-Napi::Value QuerySync(const Napi::CallbackInfo& info) { return RunSync(info, query_work(info, false)); }
+Napi::Value Build(const Napi::CallbackInfo& info) { return run_async(info, 3, "lemma:dpL1Build", build_work(info)); }
+Napi::Value BuildSync(const Napi::CallbackInfo& info) { return run_sync(info, build_work(info)); }
+Napi::Value Query(const Napi::CallbackInfo& info) { return run_async(info, 4, "lemma:dpL1Query", query_work(info, true)); }
+Napi::Value QuerySync(const Napi::CallbackInfo& info) { return run_sync(info, query_work(info, false)); }
 Napi::Value BaselineQuery(const Napi::CallbackInfo& info) {
-  return RunAsync(info, 3, "lemma:dpL1BaselineQuery", baseline_work(info));
+  return run_async(info, 3, "lemma:dpL1BaselineQuery", baseline_work(info));
 }
-Napi::Value BaselineQuerySync(const Napi::CallbackInfo& info) { return RunSync(info, baseline_work(info)); }
+Napi::Value BaselineQuerySync(const Napi::CallbackInfo& info) { return run_sync(info, baseline_work(info)); }
 Napi::Value BruteForce(const Napi::CallbackInfo& info) {
-  return RunAsync(info, 3, "lemma:dpL1BruteForce", brute_work(info));
+  return run_async(info, 3, "lemma:dpL1BruteForce", brute_work(info));
 }
 
 }  // namespace

@@ -25,17 +25,13 @@
 #include "core/thread_pool.h"
 #include "polytope/polytope.h"
 
+#include "test_harness.h"
+
 using namespace lemma;
 
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void report(bool ok, const std::string& line) {
-  std::printf("%s %s\n", ok ? "ok  " : "FAIL", line.c_str());
-  std::fflush(stdout);
-  (ok ? g_passed : g_failed)++;
-}
+using lemma_test::report;
 
 void test_philox() {
   struct Kat {
@@ -295,6 +291,5 @@ int main() {
   set_simd_level(simd_supported());
   test_lewis();
   test_diagnostics();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return lemma_test::finish();
 }
