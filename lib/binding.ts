@@ -79,6 +79,7 @@ export interface NativeSparseRefParams {
 export interface NativeSparseStats {
   keysScored: number; keysTotal: number; blocksVisited: number; blocksTotal: number;
   activeSum: number; activeMax: number; rows: number; fallbackRows: number; denseRows: number;
+  predictedRows?: number; flashRows?: number;
 }
 export interface NativeSparseReport { rowPtr: Float64Array; keys: Int32Array; scores: Float32Array }
 

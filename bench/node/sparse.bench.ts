@@ -7,11 +7,9 @@
  * bench/results/sparse-cpu-<cpu>-<threads>t.jsonl, whose first line describes the machine.
  *   node --import tsx bench/node/sparse.bench.ts [--quick] [--threads N] [--max-n N]
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { runSparseBench } from '../../lib/bench/sparse.js';
-import { capabilities } from '../../lib/index.js';
+import { writeResults } from './results.js';
 
 async function main() {
   const args = process.argv.slice(2);
@@ -26,15 +24,7 @@ async function main() {
     maxN: arg('--max-n'),
     log: (l) => { console.log(l); lines.push(l); },
   });
-  const caps = capabilities();
-  const cpu = os.cpus()[0]?.model ?? 'unknown-cpu';
-  const machine = {
-    machine: { cpu, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, simd: caps.simd, threads: caps.threads, date: new Date().toISOString() },
-  };
-  const slug = `${cpu.replace(/\(R\)|\(TM\)|CPU|Processor/g, '').trim().replace(/[^A-Za-z0-9]+/g, '-').toLowerCase()}-${caps.threads}t`;
-  const file = path.join(__dirname, '..', 'results', `sparse-cpu-${slug}.jsonl`);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, [JSON.stringify(machine), ...lines].join('\n') + '\n');
+  const file = writeResults('sparse-cpu', lines);
   console.log(`wrote ${records.length} configurations to ${path.relative(process.cwd(), file)}`);
 }
 

@@ -86,6 +86,7 @@ async function reference(qt: Tensor, kv: KV, opts: Record<string, unknown>, what
   const stats: AttendStats = {
     keysScored: visible, keysTotal: visible, keyFraction: 1, blocksVisited: 0, blocksTotal: 0, blockFraction: 0,
     meanActive: sum / counts.length, maxActive: max, rows: counts.length, fallbackRows: 0, denseRows: counts.length,
+    predictedRows: 0, flashRows: 0,
     dense: true, threshold: plan.thresholds, device: 'cpu',
   };
   return { out: { data: out, shape: qt.shape.slice() }, stats };

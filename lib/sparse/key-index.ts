@@ -84,6 +84,17 @@ export interface AttendStats {
   fallbackRows: number;
   /** Rows whose tile went to the dense kernel because the filter pruned too little. */
   denseRows: number;
+  /**
+   * Softmax: of the fallbackRows, those computed densely straight away, without a sparse
+   * attempt, because the filter kept none of their blocks (nothing can be reported).
+   */
+  predictedRows: number;
+  /**
+   * Softmax with an explicit threshold: rows computed by lemma's dense flash attention (every
+   * row tile dense, at least 64 queries per head): the full softmax, error bound 0; they add
+   * nothing to meanActive.
+   */
+  flashRows: number;
   /** True when every row went to the dense kernel. */
   dense: boolean;
   /** The threshold b used per query head, [B, Hq]. */
@@ -234,6 +245,8 @@ export function toStats(s: NativeSparseStats, plan: AttendPlan, errorBound?: Flo
     rows: s.rows,
     fallbackRows: s.fallbackRows,
     denseRows: s.denseRows,
+    predictedRows: s.predictedRows ?? 0,
+    flashRows: s.flashRows ?? 0,
     dense: s.rows > 0 && s.denseRows === s.rows,
     threshold: plan.thresholds,
     device: plan.device,

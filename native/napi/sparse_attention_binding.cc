@@ -123,6 +123,8 @@ Napi::Object stats_object(Napi::Env env, const SparseStats& s) {
   o.Set("rows", static_cast<double>(s.rows));
   o.Set("fallbackRows", static_cast<double>(s.fallback_rows));
   o.Set("denseRows", static_cast<double>(s.dense_rows));
+  o.Set("predictedRows", static_cast<double>(s.predicted_rows));
+  o.Set("flashRows", static_cast<double>(s.flash_rows));
   return o;
 }
 

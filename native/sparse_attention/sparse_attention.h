@@ -106,6 +106,9 @@ struct SparseStats {
   double blocks_visited = 0, blocks_total = 0; // (row, block) pairs kept by the filter / visible
   double active_sum = 0, active_max = 0;       // reported entries (s >= b) per row
   int64_t rows = 0, fallback_rows = 0, dense_rows = 0;
+  // softmax: fallback rows computed densely at once (the filter kept none of their blocks), and
+  // rows computed by lemma's flash attention (every tile dense, M >= 64, explicit thresholds)
+  int64_t predicted_rows = 0, flash_rows = 0;
 };
 
 // Forward. q [B, Hq, M, D]; thresholds [B, Hq] (read, or written when p.calibrate);

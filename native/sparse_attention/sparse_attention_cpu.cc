@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "core/cpu_features.h"
+#include "attention/attention.h"
 #include "core/thread_pool.h"
 #include "sparse_attention/sparse_attention.h"
 #include "sparse_attention/sparse_attention_kernels.inl"
@@ -98,6 +99,7 @@ struct Tile {
   int64_t row0;  // first global row (rows row0 .. row0 + n - 1 are contiguous)
   int n;
   bool dense = false;
+  bool predicted = false;  // softmax: dense because every row was predicted to fall back
 };
 
 struct Call {
@@ -112,6 +114,7 @@ struct Call {
   std::vector<int64_t> limit;   // [R]
   std::vector<Tile> tiles;
   std::vector<uint64_t> masks;  // [tiles][nb]
+  std::vector<int64_t> fkeys;   // [C][R] keys in the blocks the filter kept
   // partials [C][R]: o [C][R][Dp], m, l, cnt
   std::vector<float> po, pm, pl;
   std::vector<int64_t> pc;
@@ -261,6 +264,7 @@ void make_tiles(Call* c) {
 void filter(Call* c) {
   const int64_t T = static_cast<int64_t>(c->tiles.size()), C = c->C;
   c->masks.assign(T * c->nb, 0);
+  c->fkeys.resize(C * c->R);
   std::vector<double> survivors(T * C, 0.0), vis_blocks(T * C, 0.0);
   const int levels = c->idx.levels;
   ThreadPool::parallel_for(T * C, [&](int64_t task, int) {
@@ -278,6 +282,7 @@ void filter(Call* c) {
       const float qn = c->qn[row], thr = c->thr[row];
       const int64_t lim = c->limit[row];
       const uint64_t bit = uint64_t{1} << r;
+      int64_t keys = 0;
       if (c->p.causal) {
         for (int64_t g = g0; g < g1; ++g) visb += hd.bpos_min[g] <= lim;
       } else {
@@ -293,6 +298,7 @@ void filter(Call* c) {
           if (g >= g1 || hd.bpos_min[g] > lim) continue;
           mk[g] |= bit;
           surv += 1;
+          keys += hd.len[g];
         }
       };
       if (levels == 2) {
@@ -308,6 +314,7 @@ void filter(Call* c) {
       } else {
         for (int64_t s = s0; s < s1; ++s) blocks_of(s);
       }
+      c->fkeys[ch * c->R + row] = keys;
     }
     survivors[task] = surv;
     vis_blocks[task] = visb;
@@ -425,6 +432,73 @@ void merge(Call* c, const std::vector<Tile>& tiles, float* out) {
 
 double eta_for(int64_t D) { return 1.01 * double(D + 8) * kU; }
 
+// Softmax, before the sparse pass: a row whose filter kept no block reports nothing, so its
+// fallback is certain; it is computed densely once instead of sparsely and then again densely.
+// (Estimating the kept mass from a sample of kept blocks was tried: it misjudges rows whose
+// mass sits in a few blocks, the massive-activation case the sparse path is for.)
+void predict_fallback(Call* c, std::vector<uint8_t>* pred) {
+  pred->assign(c->R, 0);
+  for (const Tile& tl : c->tiles) {
+    if (tl.dense) continue;
+    for (int r = 0; r < tl.n; ++r) {
+      const int64_t row = tl.row0 + r;
+      int64_t keys = 0;
+      for (int64_t ch = 0; ch < c->C; ++ch) keys += c->fkeys[ch * c->R + row];
+      if (keys == 0 && c->visible(row) > 0) (*pred)[row] = 1;
+    }
+  }
+  for (Tile& tl : c->tiles) {
+    if (tl.dense) continue;
+    int np = 0;
+    for (int r = 0; r < tl.n; ++r) np += (*pred)[tl.row0 + r];
+    if (np == 0) continue;
+    if (np * 4 >= tl.n) {  // as in step 4: one dense pass for the whole tile
+      tl.dense = tl.predicted = true;
+      for (int r = 0; r < tl.n; ++r) (*pred)[tl.row0 + r] = 0;
+      c->st.predicted_rows += tl.n;
+      continue;
+    }
+    uint64_t clear = 0;  // the predicted rows leave the sparse pass
+    for (int r = 0; r < tl.n; ++r) clear |= uint64_t((*pred)[tl.row0 + r]) << r;
+    uint64_t* mk = c->masks.data() + (&tl - c->tiles.data()) * c->nb;
+    for (int64_t g = 0; g < c->nb; ++g) mk[g] &= ~clear;
+    c->st.predicted_rows += np;
+  }
+}
+
+// Softmax with every tile dense: the dense answer is the full softmax, which lemma's flash
+// attention computes faster than the block kernel once there are enough rows to fill its
+// 64-query tiles. Keys and values are gathered back to position order (O(N D), against the
+// O(M N D) of the attention). Returns false (nothing done) when not applicable.
+bool flash_dense(Call* c, const float* q, float* out, float* error_bound) {
+  const int64_t BK = c->B * c->Hkv, N = c->N, D = c->D, Bs = c->Bs, nb = c->nb;
+  if (c->M < 64 || N < 1 || c->p.calibrate) return false;  // calibrate: meanActive wanted
+  if (8.0 * double(BK) * double(N) * double(D) > double(int64_t{512} << 20)) return false;
+  AttentionParams ap;
+  ap.B = c->B, ap.Hq = c->Hq, ap.Hkv = c->Hkv, ap.Nq = c->M, ap.Nk = N, ap.D = D;
+  ap.scale = c->p.scale, ap.causal = c->p.causal;
+  if (!attention_check_params(ap).ok()) return false;
+  std::vector<float> kr(BK * N * D), vr(BK * N * D), lse(c->R);
+  ThreadPool::parallel_for(BK * nb, [&](int64_t t, int) {
+    const int64_t bk = t / nb, g = t % nb;
+    const SparseHead& hd = c->head(bk);
+    const float* kt = hd.kt.data() + g * D * Bs;
+    const float* vb = hd.v.data() + g * Bs * c->Dp;
+    for (int64_t j = 0; j < hd.len[g]; ++j) {
+      const int64_t pos = hd.pos[g * Bs + j];
+      float* kd = kr.data() + (bk * N + pos) * D;
+      for (int64_t d = 0; d < D; ++d) kd[d] = kt[d * Bs + j];
+      std::memcpy(vr.data() + (bk * N + pos) * D, vb + j * c->Dp, sizeof(float) * D);
+    }
+  });
+  if (!attention_forward_cpu(ap, q, kr.data(), vr.data(), out, lse.data()).ok()) return false;
+  for (int64_t row = 0; row < c->R; ++row) c->st.keys_scored += double(c->visible(row));
+  c->st.blocks_visited += c->st.blocks_total;
+  c->st.flash_rows += c->R;
+  if (error_bound) std::fill(error_bound, error_bound + c->R, 0.0f);
+  return true;
+}
+
 // Forward steps 0-4. Leaves the plan in *c (masks, m, l) for the backward.
 Status attend(Call* c, const float* q, double* thresholds, float* out, float* error_bound) {
   const SparseAttendParams& p = c->p;
@@ -438,26 +512,40 @@ Status attend(Call* c, const float* q, double* thresholds, float* out, float* er
   make_tiles(c);
   filter(c);
   const bool relu = p.activation == SparseActivation::kRelu;
+  std::vector<uint8_t> pred;
+  if (!relu) predict_fallback(c, &pred);
+  for (const Tile& tl : c->tiles) {
+    if (tl.predicted) c->st.fallback_rows += tl.n;
+    else if (tl.dense) c->st.dense_rows += tl.n;
+  }
+  if (!relu) {
+    bool all_dense = true;
+    for (const Tile& tl : c->tiles) all_dense = all_dense && tl.dense;
+    if (all_dense && flash_dense(c, q, out, error_bound)) return Status::Ok();
+  }
   accumulate(c, c->tiles, c->masks.data(), true, relu ? sparse_cpu::kRelu : sparse_cpu::kSoftTrunc,
              relu ? sparse_cpu::kRelu : sparse_cpu::kSoftFull);
   merge(c, c->tiles, out);
-  for (const Tile& tl : c->tiles)
-    if (tl.dense) c->st.dense_rows += tl.n;
-  for (int64_t row = 0; row < c->R; ++row) {
-    c->st.active_sum += double(c->cnt[row]);
-    c->st.active_max = std::max(c->st.active_max, double(c->cnt[row]));
+  if (relu) {
+    for (int64_t row = 0; row < c->R; ++row) {
+      c->st.active_sum += double(c->cnt[row]);
+      c->st.active_max = std::max(c->st.active_max, double(c->cnt[row]));
+    }
+    return Status::Ok();
   }
-  if (relu) return Status::Ok();
-  // Step 3b: certified bounds; step 4: dense fallback rows.
+  // Step 3b: certified bounds; step 4: dense fallback rows (with the predicted ones).
   std::vector<Tile> ft;
   int64_t n_fb = 0;
   for (const Tile& tl : c->tiles) {
     std::vector<int64_t> fb;
+    int np = 0;
     for (int r = 0; r < tl.n; ++r) {
       const int64_t row = tl.row0 + r;
       float bound = 0.0f;
       const int64_t vis = c->visible(row);
-      if (!tl.dense && vis > 0) {
+      if (pred[row]) {
+        fb.push_back(row), ++np;
+      } else if (!tl.dense && vis > 0) {
         bound = sparse_softmax_bound(c->head(tl.bk), c->D, c->qn[row], c->thr[row], c->m[row],
                                      c->l[row], c->cnt[row], vis);
         if (!(bound <= p.tolerance)) fb.push_back(row);
@@ -469,7 +557,7 @@ Status attend(Call* c, const float* q, double* thresholds, float* out, float* er
     // them; its other rows become exact too). Few: one single-row tile each.
     if (int64_t(fb.size()) * 4 >= tl.n) {
       ft.push_back({tl.bk, tl.row0, tl.n, true});
-      n_fb += tl.n;
+      n_fb += tl.n - np;
       if (error_bound)
         for (int r = 0; r < tl.n; ++r) error_bound[tl.row0 + r] = 0.0f;
     } else {
@@ -477,13 +565,19 @@ Status attend(Call* c, const float* q, double* thresholds, float* out, float* er
         ft.push_back({tl.bk, row, 1, true});
         if (error_bound) error_bound[row] = 0.0f;
       }
-      n_fb += int64_t(fb.size());
+      n_fb += int64_t(fb.size()) - np;
     }
+    c->st.fallback_rows += np;
   }
-  if (ft.empty()) return Status::Ok();
-  accumulate(c, ft, nullptr, false, sparse_cpu::kSoftFull, sparse_cpu::kSoftFull);
-  merge(c, ft, out);  // kSoftFull still counts s >= b, so cnt is unchanged
-  c->st.fallback_rows += n_fb;
+  if (!ft.empty()) {
+    accumulate(c, ft, nullptr, false, sparse_cpu::kSoftFull, sparse_cpu::kSoftFull);
+    merge(c, ft, out);  // kSoftFull still counts s >= b, so cnt is unchanged
+    c->st.fallback_rows += n_fb;
+  }
+  for (int64_t row = 0; row < c->R; ++row) {
+    c->st.active_sum += double(c->cnt[row]);
+    c->st.active_max = std::max(c->st.active_max, double(c->cnt[row]));
+  }
   return Status::Ok();
 }
 
