@@ -27,33 +27,15 @@
 #include "core/thread_pool.h"
 #include "sparse_attention/sparse_attention.h"
 
+#include "test_harness.h"
+
 using namespace lemma;
 
 namespace {
 
-int g_passed = 0, g_failed = 0;
+using lemma_test::report;
+using lemma_test::Rng;
 
-void report(bool ok, const std::string& line) {
-  std::printf("%s %s\n", ok ? "ok  " : "FAIL", line.c_str());
-  std::fflush(stdout);
-  (ok ? g_passed : g_failed)++;
-}
-
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return (next() >> 11) * (1.0 / 9007199254740992.0); }
-  double normal() {
-    const double u1 = uniform() + 1e-300, u2 = uniform();
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-  }
-};
 
 std::vector<float> randn(size_t n, Rng& r, double sigma = 1) {
   std::vector<float> v(n);
@@ -553,6 +535,5 @@ int main(int argc, char** argv) {
   }
   check_adversarial();
   (void)quick;
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return lemma_test::finish();
 }
