@@ -180,25 +180,37 @@ Status check_attend(const SparseIndex& idx, const SparseAttendParams& p) {
 
 // Step 0: scaled queries, norms, limits (thresholds after calibration).
 Status prepare_rows(Call* c, const float* q) {
-  c->qs.assign(c->R * c->Dp, 0.0f);
+  c->qs.resize(c->R * c->Dp);  // every element is written below (padding zeroed)
   c->qn.resize(c->R);
   c->limit.resize(c->R);
   const float sc = static_cast<float>(c->p.scale);
   std::vector<uint8_t> bad(c->R, 0);
-  ThreadPool::parallel_for(c->R, [&](int64_t row, int) {
-    const float* x = q + row * c->D;
-    float* y = c->qs.data() + row * c->Dp;
-    double n2 = 0;
-    for (int64_t d = 0; d < c->D; ++d) {
-      y[d] = x[d] * sc;
-      n2 += double(y[d]) * y[d];
+  constexpr int64_t kRowsPerTask = 64;  // one task per row costs more than the row itself
+  ThreadPool::parallel_for(ceil_div(c->R, kRowsPerTask), [&](int64_t task, int) {
+    const int64_t row_end = std::min(c->R, (task + 1) * kRowsPerTask);
+    for (int64_t row = task * kRowsPerTask; row < row_end; ++row) {
+      const float* x = q + row * c->D;
+      float* y = c->qs.data() + row * c->Dp;
+      double n4[4] = {0, 0, 0, 0};  // independent chains (the sum only feeds an upper bound)
+      int64_t d = 0;
+      for (; d + 4 <= c->D; d += 4)
+        for (int u = 0; u < 4; ++u) {
+          y[d + u] = x[d + u] * sc;
+          n4[u] += double(y[d + u]) * y[d + u];
+        }
+      for (; d < c->D; ++d) {
+        y[d] = x[d] * sc;
+        n4[0] += double(y[d]) * y[d];
+      }
+      std::fill(y + c->D, y + c->Dp, 0.0f);
+      const double n2 = (n4[0] + n4[1]) + (n4[2] + n4[3]);
+      const int64_t bh = row / c->M, bk = (bh / c->Hq) * c->Hkv + (bh % c->Hq) / c->G;
+      const double qn = std::sqrt(n2) * (1 + 1e-12);
+      if (!std::isfinite(n2) || qn * c->idx.heads[bk].knorm_max > 1e37) bad[row] = 1;
+      c->qn[row] = round_up_f(qn);
+      const int64_t i = row % c->M;
+      c->limit[row] = c->p.causal ? i + (c->N - c->M) : std::numeric_limits<int64_t>::max();
     }
-    const int64_t bh = row / c->M, bk = (bh / c->Hq) * c->Hkv + (bh % c->Hq) / c->G;
-    const double qn = std::sqrt(n2) * (1 + 1e-12);
-    if (!std::isfinite(n2) || qn * c->idx.heads[bk].knorm_max > 1e37) bad[row] = 1;
-    c->qn[row] = round_up_f(qn);
-    const int64_t i = row % c->M;
-    c->limit[row] = c->p.causal ? i + (c->N - c->M) : std::numeric_limits<int64_t>::max();
   });
   for (int64_t row = 0; row < c->R; ++row)
     if (bad[row])
@@ -327,6 +339,64 @@ void filter(Call* c) {
   }
   for (int64_t row = 0; row < c->R; ++row) c->st.keys_total += double(c->visible(row));
   c->st.rows += c->R;
+}
+
+// Every ball passes the filter for every row when <q', c> + ||q'|| R >= b whatever the direction
+// of q': with slack = min over balls (R - ||c||) > 0 (wide balls around a centre near the origin,
+// as for isotropic keys), the fp32 bound is at least ||q'|| slack (1 - 1e-3) (the dot product's
+// rounding is below gamma_D ||q'|| ||c||). Then every tile keeps all its visible blocks, and its
+// density decision is known without running the filter. Sets the tiles' flags and the filter's
+// counters as filter() would; returns false (nothing done) when not certain for every row.
+bool certain_dense(Call* c) {
+  if (!(c->p.dense_above <= 1)) return false;
+  const int64_t BK = c->B * c->Hkv, D = c->D, nb = c->nb, ns = c->ns;
+  std::vector<double> slack(BK, std::numeric_limits<double>::infinity());
+  for (int64_t bk = 0; bk < BK; ++bk) {
+    const SparseHead& hd = c->head(bk);
+    auto ball = [&](const float* ct, int lane, float R) {
+      double cn = 0;
+      for (int64_t d = 0; d < D; ++d) cn += double(ct[d * S16 + lane]) * ct[d * S16 + lane];
+      slack[bk] = std::min(slack[bk], double(R) - std::sqrt(cn) * (1 + 1e-3));
+    };
+    for (int64_t g = 0; g < nb; ++g) ball(hd.bct.data() + (g / S16) * D * S16, int(g % S16), hd.brad[g]);
+    if (c->idx.levels == 2)
+      for (int64_t s = 0; s < ns; ++s) ball(hd.sct.data() + (s / S16) * D * S16, int(s % S16), hd.srad[s]);
+    if (!(slack[bk] > 0)) return false;
+  }
+  for (const Tile& tl : c->tiles)
+    for (int r = 0; r < tl.n; ++r) {
+      const int64_t row = tl.row0 + r;
+      const double lower = double(c->qn[row]) * slack[tl.bk];
+      if (!(lower * (1 - 1e-3) >= double(c->thr[row]))) return false;
+    }
+  // As filter(): visible (row, block) pairs, all kept.
+  c->masks.assign(c->tiles.size() * nb, 0);
+  c->fkeys.assign(c->C * c->R, 0);
+  std::vector<int32_t> starts;  // causal: sorted block starts of the tile's head
+  int64_t starts_bk = -1;
+  for (Tile& tl : c->tiles) {
+    if (c->p.causal && tl.bk != starts_bk) {
+      const SparseHead& hd = c->head(tl.bk);
+      starts.assign(hd.bpos_min.begin(), hd.bpos_min.begin() + nb);
+      std::sort(starts.begin(), starts.end());
+      starts_bk = tl.bk;
+    }
+    double visb = 0;
+    for (int r = 0; r < tl.n; ++r) {
+      const int64_t lim = c->limit[tl.row0 + r];
+      if (c->p.causal) {  // blocks with bpos_min <= lim
+        const int32_t key = int32_t(std::min<int64_t>(lim, std::numeric_limits<int32_t>::max()));
+        visb += double(lim < 0 ? 0 : std::upper_bound(starts.begin(), starts.end(), key) - starts.begin());
+      } else {
+        visb += double(nb);
+      }
+    }
+    tl.dense = visb > 0;
+    c->st.blocks_total += visb;
+  }
+  for (int64_t row = 0; row < c->R; ++row) c->st.keys_total += double(c->visible(row));
+  c->st.rows += c->R;
+  return true;
 }
 
 // Step 2 for the given tiles: partials [C][R] (only the tiles' rows are touched).
@@ -469,7 +539,8 @@ void predict_fallback(Call* c, std::vector<uint8_t>* pred) {
 // Softmax with every tile dense: the dense answer is the full softmax, which lemma's flash
 // attention computes faster than the block kernel once there are enough rows to fill its
 // 64-query tiles. Keys and values are gathered back to position order (O(N D), against the
-// O(M N D) of the attention). Returns false (nothing done) when not applicable.
+// O(M N D) of the attention; values are read in place when already in that order). Returns
+// false (nothing done) when not applicable.
 bool flash_dense(Call* c, const float* q, float* out, float* error_bound) {
   const int64_t BK = c->B * c->Hkv, N = c->N, D = c->D, Bs = c->Bs, nb = c->nb;
   if (c->M < 64 || N < 1 || c->p.calibrate) return false;  // calibrate: meanActive wanted
@@ -478,7 +549,17 @@ bool flash_dense(Call* c, const float* q, float* out, float* error_bound) {
   ap.B = c->B, ap.Hq = c->Hq, ap.Hkv = c->Hkv, ap.Nq = c->M, ap.Nk = N, ap.D = D;
   ap.scale = c->p.scale, ap.causal = c->p.causal;
   if (!attention_check_params(ap).ok()) return false;
-  std::vector<float> kr(BK * N * D), vr(BK * N * D), lse(c->R);
+  // One head whose slots are already in position order with unpadded rows (a position-order
+  // index, D a multiple of 16): its V storage is V in position order, no copy needed.
+  bool v_direct = BK == 1 && c->Dp == D;
+  if (v_direct) {
+    const SparseHead& hd = c->head(0);
+    for (int64_t g = 0; g < nb && v_direct; ++g) {
+      v_direct = hd.len[g] == (g + 1 < nb ? Bs : N - g * Bs);
+      for (int64_t j = 0; j < hd.len[g] && v_direct; ++j) v_direct = hd.pos[g * Bs + j] == g * Bs + j;
+    }
+  }
+  std::vector<float> kr(BK * N * D), vr(v_direct ? 0 : BK * N * D), lse(c->R);
   ThreadPool::parallel_for(BK * nb, [&](int64_t t, int) {
     const int64_t bk = t / nb, g = t % nb;
     const SparseHead& hd = c->head(bk);
@@ -488,10 +569,11 @@ bool flash_dense(Call* c, const float* q, float* out, float* error_bound) {
       const int64_t pos = hd.pos[g * Bs + j];
       float* kd = kr.data() + (bk * N + pos) * D;
       for (int64_t d = 0; d < D; ++d) kd[d] = kt[d * Bs + j];
-      std::memcpy(vr.data() + (bk * N + pos) * D, vb + j * c->Dp, sizeof(float) * D);
+      if (!v_direct) std::memcpy(vr.data() + (bk * N + pos) * D, vb + j * c->Dp, sizeof(float) * D);
     }
   });
-  if (!attention_forward_cpu(ap, q, kr.data(), vr.data(), out, lse.data()).ok()) return false;
+  const float* vp = v_direct ? c->head(0).v.data() : vr.data();
+  if (!attention_forward_cpu(ap, q, kr.data(), vp, out, lse.data()).ok()) return false;
   for (int64_t row = 0; row < c->R; ++row) c->st.keys_scored += double(c->visible(row));
   c->st.blocks_visited += c->st.blocks_total;
   c->st.flash_rows += c->R;
@@ -510,8 +592,9 @@ Status attend(Call* c, const float* q, double* thresholds, float* out, float* er
   c->thr.resize(c->R);
   for (int64_t row = 0; row < c->R; ++row) c->thr[row] = round_up_f(thresholds[row / c->M]);
   make_tiles(c);
-  filter(c);
   const bool relu = p.activation == SparseActivation::kRelu;
+  // Softmax prefill: skip the filter when every tile is certainly dense (the flash shortcut).
+  if (relu || c->M < 64 || !certain_dense(c)) filter(c);
   std::vector<uint8_t> pred;
   if (!relu) predict_fallback(c, &pred);
   for (const Tile& tl : c->tiles) {
