@@ -20,6 +20,7 @@
 
 #include "attention/attention_cuda.h"
 #include "common/cuda_check.cuh"
+#include "common/launch.cuh"
 #include "common/device_memory.cuh"
 #include "common/mma.cuh"
 
@@ -239,7 +240,7 @@ template <class E, int kMode>
 Status plain_forward(const PlainDims& d, const void* q, const void* k, const void* v, void* out, float* lse,
                      cudaStream_t s) {
   const int64_t rows = int64_t(d.B) * d.Hq * d.Nq;
-  plain_fwd_kernel<E, kMode><<<blocks_for(rows), 32 * kWarpsPerBlock, 0, s>>>(
+  LEMMA_LAUNCH((plain_fwd_kernel<E, kMode>), blocks_for(rows), 32 * kWarpsPerBlock, 0, s)(
       static_cast<const E*>(q), static_cast<const E*>(k), static_cast<const E*>(v), static_cast<E*>(out), lse, d);
   LEMMA_CUDA_CHECK_LAUNCH("plain_fwd_kernel");
   return Status::Ok();
@@ -252,11 +253,11 @@ Status plain_backward(const PlainDims& d, const void* q, const void* k, const vo
   Workspace ws(s);
   void* dsum = nullptr;
   LEMMA_RETURN_IF_ERROR(ws.alloc(&dsum, static_cast<size_t>(qrows) * sizeof(float)));
-  plain_bwd_dq_kernel<E, kMode><<<blocks_for(qrows), 32 * kWarpsPerBlock, 0, s>>>(
+  LEMMA_LAUNCH((plain_bwd_dq_kernel<E, kMode>), blocks_for(qrows), 32 * kWarpsPerBlock, 0, s)(
       static_cast<const E*>(q), static_cast<const E*>(k), static_cast<const E*>(v), lse,
       static_cast<const E*>(dout), static_cast<E*>(dq), static_cast<float*>(dsum), d);
   LEMMA_CUDA_CHECK_LAUNCH("plain_bwd_dq_kernel");
-  plain_bwd_dkdv_kernel<E, kMode><<<blocks_for(krows), 32 * kWarpsPerBlock, 0, s>>>(
+  LEMMA_LAUNCH((plain_bwd_dkdv_kernel<E, kMode>), blocks_for(krows), 32 * kWarpsPerBlock, 0, s)(
       static_cast<const E*>(q), static_cast<const E*>(k), static_cast<const E*>(v), lse,
       static_cast<const E*>(dout), static_cast<const float*>(dsum), static_cast<E*>(dk), static_cast<E*>(dv), d);
   LEMMA_CUDA_CHECK_LAUNCH("plain_bwd_dkdv_kernel");

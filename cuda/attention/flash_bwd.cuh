@@ -93,7 +93,7 @@ struct BwdKVTraits {
 template <class P, int kD>
 __global__ void __launch_bounds__(BwdKVTraits<P, kD>::kThreads, 1) flash_bwd_dkdv_kernel(const FlashParams p) {
   using T = BwdKVTraits<P, kD>;
-  extern __shared__ __align__(128) char smem[];
+  LEMMA_DYNAMIC_SMEM(char, smem);
   char* sK = smem;
   char* sV = sK + T::kBc * T::kPitch;
   char* sQ0 = sV + T::kBc * T::kPitch;                    // [kStages][kBr rows]
@@ -306,7 +306,7 @@ struct BwdQTraits {
 template <class P, int kD>
 __global__ void __launch_bounds__(BwdQTraits<P, kD>::kThreads, 1) flash_bwd_dq_kernel(const FlashParams p) {
   using T = BwdQTraits<P, kD>;
-  extern __shared__ __align__(128) char smem[];
+  LEMMA_DYNAMIC_SMEM(char, smem);
   char* sQ = smem;
   char* sdO = sQ + T::kBr * T::kPitch;
   char* sK0 = sdO + T::kBr * T::kPitch;             // [kStages][kBc rows]

@@ -15,7 +15,7 @@ Status flash_bwd_launch_f32(const FlashParams& p, int D, cudaStream_t s) {
     {
       const int64_t grid = (rows + 7) / 8;
       LEMMA_RETURN_IF_ERROR(check_grid(grid, "flash_bwd_dsum_kernel"));
-      flash_bwd_dsum_kernel<PolicyTF32><<<static_cast<unsigned>(grid), 256, 0, s>>>(p, kD, rows,
+      LEMMA_LAUNCH(flash_bwd_dsum_kernel<PolicyTF32>, static_cast<unsigned>(grid), 256, 0, s)(p, kD, rows,
                                                                                      const_cast<float*>(p.dsum));
       LEMMA_CUDA_CHECK_LAUNCH("flash_bwd_dsum_kernel");
     }
@@ -25,13 +25,13 @@ Status flash_bwd_launch_f32(const FlashParams& p, int D, cudaStream_t s) {
       LEMMA_RETURN_IF_ERROR(prepare_kernel(reinterpret_cast<const void*>(kernel), T::kSmem, "flash_bwd_dkdv_f32_kernel"));
       const int64_t grid = int64_t((p.Nk + T::kBc - 1) / T::kBc) * p.B * p.Hkv;
       LEMMA_RETURN_IF_ERROR(check_grid(grid, "flash_bwd_dkdv_f32_kernel"));
-      kernel<<<static_cast<unsigned>(grid), T::kThreads, T::kSmem, s>>>(p);
+      LEMMA_LAUNCH(kernel, static_cast<unsigned>(grid), T::kThreads, T::kSmem, s)(p);
       LEMMA_CUDA_CHECK_LAUNCH("flash_bwd_dkdv_f32_kernel");
     }
     if (p.atomic_dq) {
       const int64_t n = rows * kD;
       const int64_t want = (n + 255) / 256;
-      flash_bwd_dq_convert_kernel<PolicyTF32><<<static_cast<unsigned>(want < 65536 ? want : 65536), 256, 0, s>>>(
+      LEMMA_LAUNCH(flash_bwd_dq_convert_kernel<PolicyTF32>, static_cast<unsigned>(want < 65536 ? want : 65536), 256, 0, s)(
           p.dq_accum, p.dq, p.scale, n);
       LEMMA_CUDA_CHECK_LAUNCH("flash_bwd_dq_convert_kernel");
     } else {
@@ -40,7 +40,7 @@ Status flash_bwd_launch_f32(const FlashParams& p, int D, cudaStream_t s) {
       LEMMA_RETURN_IF_ERROR(prepare_kernel(reinterpret_cast<const void*>(kernel), T::kSmem, "flash_bwd_dq_f32_kernel"));
       const int64_t grid = int64_t((p.Nq + T::kBr - 1) / T::kBr) * p.B * p.Hq;
       LEMMA_RETURN_IF_ERROR(check_grid(grid, "flash_bwd_dq_f32_kernel"));
-      kernel<<<static_cast<unsigned>(grid), T::kThreads, T::kSmem, s>>>(p);
+      LEMMA_LAUNCH(kernel, static_cast<unsigned>(grid), T::kThreads, T::kSmem, s)(p);
       LEMMA_CUDA_CHECK_LAUNCH("flash_bwd_dq_f32_kernel");
     }
     return Status::Ok();

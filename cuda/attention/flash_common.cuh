@@ -26,6 +26,7 @@
 
 #include <cstdint>
 
+#include "common/launch.cuh"
 #include "common/mma.cuh"
 
 namespace lemma::cuda {

@@ -56,7 +56,7 @@ struct F32FwdTraits {
 template <int kD>
 __global__ void __launch_bounds__(128, 1) flash_fwd_f32_kernel(const FlashParams p) {
   using T = F32FwdTraits<kD>;
-  extern __shared__ __align__(128) char smem[];
+  LEMMA_DYNAMIC_SMEM(char, smem);
   float* sQ = reinterpret_cast<float*>(smem);   // [kBr][kD]
   float* sK = sQ + T::kBr * kD;                 // [kBc][kD + 1]
   float* sV = sK + T::kBc * (kD + 1);           // [kBc][kD]
@@ -181,7 +181,7 @@ struct F32KVTraits {
 template <int kD>
 __global__ void __launch_bounds__(128, 1) flash_bwd_dkdv_f32_kernel(const FlashParams p) {
   using T = F32KVTraits<kD>;
-  extern __shared__ __align__(128) char smem[];
+  LEMMA_DYNAMIC_SMEM(char, smem);
   float* sK = reinterpret_cast<float*>(smem);  // [kBc][kD]
   float* sV = sK + T::kBc * kD;                // [kBc][kD]
   float* sQ = sV + T::kBc * kD;                // [kBr][kD + 1]
@@ -345,7 +345,7 @@ struct F32QTraits {
 template <int kD>
 __global__ void __launch_bounds__(128, 1) flash_bwd_dq_f32_kernel(const FlashParams p) {
   using T = F32QTraits<kD>;
-  extern __shared__ __align__(128) char smem[];
+  LEMMA_DYNAMIC_SMEM(char, smem);
   float* sQ = reinterpret_cast<float*>(smem);  // [kBr][kD]
   float* sdO = sQ + T::kBr * kD;               // [kBr][kD]
   float* sK = sdO + T::kBr * kD;               // [kBc][kD + 1]

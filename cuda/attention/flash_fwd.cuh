@@ -36,7 +36,7 @@ struct FwdTraits {
 template <class P, int kD>
 __global__ void __launch_bounds__(FwdTraits<P, kD>::kThreads, 1) flash_fwd_kernel(const FlashParams p) {
   using T = FwdTraits<P, kD>;
-  extern __shared__ __align__(128) char smem[];
+  LEMMA_DYNAMIC_SMEM(char, smem);
   char* sQ = smem;
   char* sK = sQ + T::kBr * T::kPitch;
   char* sV = sK + T::kBc * T::kPitch;

@@ -15,7 +15,7 @@ Status flash_fwd_launch_f32(const FlashParams& p, int D, cudaStream_t s) {
     LEMMA_RETURN_IF_ERROR(prepare_kernel(reinterpret_cast<const void*>(kernel), T::kSmem, "flash_fwd_f32_kernel"));
     const int64_t grid = int64_t((p.Nq + T::kBr - 1) / T::kBr) * p.B * p.Hq;
     LEMMA_RETURN_IF_ERROR(check_grid(grid, "flash_fwd_f32_kernel"));
-    kernel<<<static_cast<unsigned>(grid), T::kThreads, T::kSmem, s>>>(p);
+    LEMMA_LAUNCH(kernel, static_cast<unsigned>(grid), T::kThreads, T::kSmem, s)(p);
     LEMMA_CUDA_CHECK_LAUNCH("flash_fwd_f32_kernel");
     return Status::Ok();
   });

@@ -13,6 +13,9 @@ namespace lemma {
 CudaInfo cuda_info() {
   CudaInfo info;
   info.compiled = true;
+#if defined(LEMMA_CUDA_EMULATE)
+  info.emulated = true;
+#endif
   info.architectures = LEMMA_CUDA_ARCHS;
   cudaRuntimeGetVersion(&info.runtime_version);
   cudaDriverGetVersion(&info.driver_version);

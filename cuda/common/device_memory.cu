@@ -16,6 +16,7 @@
 
 #include "attention/attention_cuda.h"
 #include "common/cuda_check.cuh"
+#include "common/launch.cuh"
 #include "common/device_memory.cuh"
 
 namespace lemma {
@@ -64,7 +65,7 @@ Status launch_repack(const void* src, int64_t src_cols, void* dst, int64_t dst_c
   const int threads = 256;
   const int64_t want = (n + threads - 1) / threads;
   const int blocks = static_cast<int>(want < 65536 ? want : 65536);
-  repack_kernel<Src, Dst><<<blocks, threads, 0, s>>>(static_cast<const Src*>(src), src_cols,
+  LEMMA_LAUNCH((repack_kernel<Src, Dst>), blocks, threads, 0, s)(static_cast<const Src*>(src), src_cols,
                                                      static_cast<Dst*>(dst), dst_cols, rows);
   LEMMA_CUDA_CHECK_LAUNCH("repack_kernel");
   return Status::Ok();

@@ -15,6 +15,8 @@
 
 namespace lemma::cuda {
 
+#if !defined(LEMMA_CUDA_EMULATE)
+
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
@@ -87,6 +89,39 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
+
+#else  // the emulated device (cuda/emulate/): the same operations, computed from the PTX tables
+
+__device__ __forceinline__ void mma_m16n8k16_f16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  ::emu::mma(::emu::kMmaF16, c, a, b0, b1);
+}
+__device__ __forceinline__ void mma_m16n8k16_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  ::emu::mma(::emu::kMmaBF16, c, a, b0, b1);
+}
+__device__ __forceinline__ void mma_m16n8k8_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  ::emu::mma(::emu::kMmaTF32, c, a, b0, b1);
+}
+// cvt.rna.tf32.f32: nearest, ties away from zero; low 13 bits zero; inf and NaN keep their class.
+__device__ __forceinline__ uint32_t f32_to_tf32(float x) {
+  const uint32_t u = __float_as_uint(x);
+  if ((u & 0x7f800000u) == 0x7f800000u) return (u & 0x7fffffu) ? 0x7fffe000u | (u & 0x80000000u) : u;
+  return (u + 0x1000u) & 0xffffe000u;
+}
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) { ::emu::ldmatrix_x4(r, p, false); }
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) { ::emu::ldmatrix_x4(r, p, true); }
+__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
+  ::emu::cp_async(smem, gmem, 16, valid ? 16 : 0);
+}
+__device__ __forceinline__ void cp_async_4(void* smem, const void* gmem, bool valid) {
+  ::emu::cp_async(smem, gmem, 4, valid ? 4 : 0);
+}
+__device__ __forceinline__ void cp_async_commit() { ::emu::cp_async_commit(); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  ::emu::cp_async_wait(N);
+}
+
+#endif
 
 __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
   __half2 h = __floats2half2_rn(lo, hi);

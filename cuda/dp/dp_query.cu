@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/launch.cuh"
 #include "dp/dp.h"
 
 namespace lemma {
@@ -142,7 +143,7 @@ Status dp_l1_query_cuda(const DpL1Params& p, const double* cnt, const double* su
   const long long threads = static_cast<long long>(q) * seg;
   const long long blocks = (threads + kThreads - 1) / kThreads;
   if (blocks > 2147483647LL) return Status::Error(Code::kRange, "too many queries for one launch");
-  dp_l1_query_kernel<<<static_cast<unsigned>(blocks), kThreads>>>(a);
+  LEMMA_LAUNCH(dp_l1_query_kernel, static_cast<unsigned>(blocks), kThreads)(a);
   DP_CUDA(cudaGetLastError(), "dp_l1_query_kernel launch");
   DP_CUDA(cudaMemcpy(out, dout, q * sizeof(double), cudaMemcpyDeviceToHost), "D2H out");
   return Status::Ok();

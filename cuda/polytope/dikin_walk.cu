@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "common/launch.cuh"
 #include "core/rng.h"
 #include "polytope/polytope.h"
 #include "polytope/polytope_cuda.h"
@@ -133,9 +134,9 @@ __device__ bool slack_weights(const DevParams& p, const double* pt, double* g, d
 
 // ------------------------------------------------------------------ kernels
 __global__ void __launch_bounds__(kThreads) k_begin(DevParams p, int64_t t) {
-  extern __shared__ double sh[];  // d doubles (the point)
-  __shared__ double red[kThreads / 32];
-  __shared__ int bad;
+  LEMMA_DYNAMIC_SMEM(double, sh);  // d doubles (the point)
+  LEMMA_SHARED(double, red, [kThreads / 32]);
+  LEMMA_SHARED(int, bad);
   const int64_t ch = blockIdx.x;
   const int64_t d = p.d;
   const rng::U4 coin = dev_block(p, 0, t, ch, kRngCoin);
@@ -161,8 +162,8 @@ __global__ void __launch_bounds__(kThreads) k_begin(DevParams p, int64_t t) {
 // mode 0: Φ(x) for chains with flag && !have into slot cur; mode 1: Φ(z) for status == 2 into
 // the other slot. Lower tiles only (entries j <= i); the diagonal term comes in k_cholesky.
 __global__ void __launch_bounds__(kThreads) k_hessian(DevParams p, int mode, int tiles_per_block) {
-  __shared__ double sa[kChunk][kTile];
-  __shared__ double sb[kChunk][kTile];
+  LEMMA_SHARED(double, sa, [kChunk][kTile]);
+  LEMMA_SHARED(double, sb, [kChunk][kTile]);
   const int64_t ch = blockIdx.x;
   const bool want = mode == 0 ? (p.flag[ch] && !p.have[ch]) : p.status[ch] == 2;
   if (!want) return;
@@ -209,8 +210,8 @@ __global__ void __launch_bounds__(kThreads) k_hessian(DevParams p, int mode, int
 
 // Adds the diagonal term, factors in place (right-looking), ½ log det. mode as in k_hessian.
 __global__ void __launch_bounds__(kThreads) k_cholesky(DevParams p, int mode) {
-  __shared__ double red[kThreads / 32];
-  __shared__ int ok;
+  LEMMA_SHARED(double, red, [kThreads / 32]);
+  LEMMA_SHARED(int, ok);
   const int64_t ch = blockIdx.x;
   const bool want = mode == 0 ? (p.flag[ch] && !p.have[ch]) : p.status[ch] == 2;
   if (!want) return;
@@ -262,9 +263,9 @@ __global__ void __launch_bounds__(kThreads) k_cholesky(DevParams p, int mode) {
 }
 
 __global__ void __launch_bounds__(kThreads) k_propose(DevParams p) {
-  extern __shared__ double sh[];  // u (d), z (d)
-  __shared__ double red[kThreads / 32];
-  __shared__ int bad;
+  LEMMA_DYNAMIC_SMEM(double, sh);  // u (d), z (d)
+  LEMMA_SHARED(double, red, [kThreads / 32]);
+  LEMMA_SHARED(int, bad);
   const int64_t ch = blockIdx.x;
   if (!p.flag[ch]) return;
   const int64_t d = p.d;
@@ -325,8 +326,8 @@ __device__ double target_f(const DevParams& p, const double* pt, double* red) {
 
 // ‖Lᵤᵀu‖² (u = z − x) and, for built-in targets, f(z). status 2 -> 1.
 __global__ void __launch_bounds__(kThreads) k_quad(DevParams p, int builtin) {
-  extern __shared__ double sh[];  // u (d), z (d)
-  __shared__ double red[kThreads / 32];
+  LEMMA_DYNAMIC_SMEM(double, sh);  // u (d), z (d)
+  LEMMA_SHARED(double, red, [kThreads / 32]);
   const int64_t ch = blockIdx.x;
   if (p.status[ch] != 2) return;
   const int64_t d = p.d;
@@ -355,8 +356,8 @@ __global__ void __launch_bounds__(kThreads) k_quad(DevParams p, int builtin) {
 
 // f at the chain states (start): fx = f(x).
 __global__ void __launch_bounds__(kThreads) k_target_x(DevParams p) {
-  extern __shared__ double sh[];
-  __shared__ double red[kThreads / 32];
+  LEMMA_DYNAMIC_SMEM(double, sh);
+  LEMMA_SHARED(double, red, [kThreads / 32]);
   const int64_t ch = blockIdx.x;
   for (int64_t j = threadIdx.x; j < p.d; j += blockDim.x) sh[j] = p.x[ch * p.d + j];
   __syncthreads();
@@ -365,7 +366,7 @@ __global__ void __launch_bounds__(kThreads) k_target_x(DevParams p) {
 }
 
 __global__ void __launch_bounds__(kThreads) k_accept(DevParams p, int64_t t) {
-  __shared__ int move;
+  LEMMA_SHARED(int, move);
   const int64_t ch = blockIdx.x;
   const int64_t d = p.d;
   if (threadIdx.x == 0) {
@@ -534,7 +535,7 @@ class CudaSampler final : public DikinSampler {
       std::copy(fx0, fx0 + C, fx.begin());
       DW_CHECK(cudaMemcpy(fx_.p, fx0, C * sizeof(double), cudaMemcpyHostToDevice));
     } else {
-      k_target_x<<<static_cast<unsigned>(C), kThreads, d * sizeof(double)>>>(dp_);
+      LEMMA_LAUNCH(k_target_x, static_cast<unsigned>(C), kThreads, d * sizeof(double))(dp_);
       DW_CHECK(cudaGetLastError());
       DW_CHECK(cudaMemcpy(fx.data(), fx_.p, C * sizeof(double), cudaMemcpyDeviceToHost));
     }
@@ -554,7 +555,7 @@ class CudaSampler final : public DikinSampler {
     LEMMA_RETURN_IF_ERROR(begin_round(r0, r1));
     for (int64_t s = 0; s < steps; ++s, ++t_) {
       LEMMA_RETURN_IF_ERROR(half_step(true));
-      k_accept<<<grid1(), kThreads>>>(dp_, t_);
+      LEMMA_LAUNCH(k_accept, grid1(), kThreads)(dp_, t_);
       DW_CHECK(cudaGetLastError());
     }
     LEMMA_RETURN_IF_ERROR(end_round(r0, r1));
@@ -592,7 +593,7 @@ class CudaSampler final : public DikinSampler {
     const int64_t r0 = recorded_at(t_), r1 = recorded_at(t_ + 1);
     LEMMA_RETURN_IF_ERROR(begin_round(r0, r1));
     DW_CHECK(cudaMemcpy(p_fz_.p, fz, C * sizeof(double), cudaMemcpyHostToDevice));
-    k_accept<<<grid1(), kThreads>>>(dp_, t_);
+    LEMMA_LAUNCH(k_accept, grid1(), kThreads)(dp_, t_);
     DW_CHECK(cudaGetLastError());
     ++t_;
     LEMMA_RETURN_IF_ERROR(end_round(r0, r1));
@@ -635,13 +636,13 @@ class CudaSampler final : public DikinSampler {
     // d <= 128: one block per chain walks its (<= 3) tiles; above: one block per tile.
     const int per_block = d <= 128 ? static_cast<int>(ntiles) : 1;
     const dim3 hgrid(grid1(), static_cast<unsigned>((ntiles + per_block - 1) / per_block));
-    k_begin<<<grid1(), kThreads, sh1>>>(dp_, t_);
-    k_hessian<<<hgrid, kThreads>>>(dp_, 0, per_block);
-    k_cholesky<<<grid1(), kThreads>>>(dp_, 0);
-    k_propose<<<grid1(), kThreads, sh2>>>(dp_);
-    k_hessian<<<hgrid, kThreads>>>(dp_, 1, per_block);
-    k_cholesky<<<grid1(), kThreads>>>(dp_, 1);
-    k_quad<<<grid1(), kThreads, sh2>>>(dp_, builtin ? 1 : 0);
+    LEMMA_LAUNCH(k_begin, grid1(), kThreads, sh1)(dp_, t_);
+    LEMMA_LAUNCH(k_hessian, hgrid, kThreads)(dp_, 0, per_block);
+    LEMMA_LAUNCH(k_cholesky, grid1(), kThreads)(dp_, 0);
+    LEMMA_LAUNCH(k_propose, grid1(), kThreads, sh2)(dp_);
+    LEMMA_LAUNCH(k_hessian, hgrid, kThreads)(dp_, 1, per_block);
+    LEMMA_LAUNCH(k_cholesky, grid1(), kThreads)(dp_, 1);
+    LEMMA_LAUNCH(k_quad, grid1(), kThreads, sh2)(dp_, builtin ? 1 : 0);
     DW_CHECK(cudaGetLastError());
     return Status::Ok();
   }

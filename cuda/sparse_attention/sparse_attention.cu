@@ -33,6 +33,7 @@
 #include <mutex>
 #include <vector>
 
+#include "common/launch.cuh"
 #include "common/cuda_check.cuh"
 #include "sparse_attention/sparse_attention.h"
 
@@ -197,9 +198,10 @@ __device__ __forceinline__ float ipowf(float x, int a) {
 }
 
 __global__ void __launch_bounds__(kThreads) filter_kernel(Params p) {
-  __shared__ float q_s[kRows][kSparseMaxD];
-  __shared__ float qn_s[kRows], thr_s[kRows];
-  __shared__ long long lim_s[kRows];
+  LEMMA_SHARED(float, q_s, [kRows][kSparseMaxD]);
+  LEMMA_SHARED(float, qn_s, [kRows]);
+  LEMMA_SHARED(float, thr_s, [kRows]);
+  LEMMA_SHARED(long long, lim_s, [kRows]);
   const int t = blockIdx.y;
   int64_t bk, row0;
   int n;
@@ -237,8 +239,8 @@ __global__ void __launch_bounds__(kThreads) filter_kernel(Params p) {
 }
 
 __global__ void __launch_bounds__(256) compact_kernel(Params p) {
-  __shared__ int warp_n[8];
-  __shared__ int base;
+  LEMMA_SHARED(int, warp_n, [8]);
+  LEMMA_SHARED(int, base);
   const int t = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (threadIdx.x == 0) base = 0;
   __syncthreads();
@@ -264,7 +266,7 @@ __global__ void __launch_bounds__(256) compact_kernel(Params p) {
 
 template <int MODE>
 __global__ void __launch_bounds__(kThreads) rows_kernel(Params p) {
-  extern __shared__ float smem[];
+  LEMMA_DYNAMIC_SMEM(float, smem);
   float* q_s = smem;                  // [16][D]
   float* k_s = q_s + kRows * p.D;     // [D][32]
   float* w_s = k_s + p.D * kSub;      // [16][32] weights (backward: scores)
@@ -508,8 +510,9 @@ struct Run {
   template <int MODE>
   Status launch_rows(int ntiles) {
     const size_t sm = smem_bytes();
-    LEMMA_CUDA_CHECK(cudaFuncSetAttribute(rows_kernel<MODE>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sm)));
-    rows_kernel<MODE><<<dim3(unsigned(ntiles), unsigned(kp.C)), kThreads, sm>>>(kp);
+    LEMMA_CUDA_CHECK(cudaFuncSetAttribute(reinterpret_cast<const void*>(rows_kernel<MODE>),
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(sm)));
+    LEMMA_LAUNCH(rows_kernel<MODE>, dim3(unsigned(ntiles), unsigned(kp.C)), kThreads, sm)(kp);
     LEMMA_CUDA_CHECK_LAUNCH("sparse rows_kernel");
     return Status::Ok();
   }
@@ -557,15 +560,15 @@ struct Run {
     kp.C = int(C), kp.alpha = p.alpha, kp.scale = float(p.scale);
     kp.po = po.ptr(), kp.pm = pm.ptr(), kp.pl = pl.ptr(), kp.pc = pc.ptr(), kp.R = R;
     kp.scored = counters.ptr(), kp.visited = counters.ptr() + 1;
-    filter_kernel<<<dim3(unsigned((kp.nb + kThreads - 1) / kThreads), unsigned(T)), kThreads>>>(kp);
+    LEMMA_LAUNCH(filter_kernel, dim3(unsigned((kp.nb + kThreads - 1) / kThreads), unsigned(T)), kThreads)(kp);
     LEMMA_CUDA_CHECK_LAUNCH("sparse filter_kernel");
-    compact_kernel<<<unsigned(T), 256>>>(kp);
+    LEMMA_LAUNCH(compact_kernel, unsigned(T), 256)(kp);
     LEMMA_CUDA_CHECK_LAUNCH("sparse compact_kernel");
     return Status::Ok();
   }
 
   Status merge(bool relu) {
-    merge_kernel<<<unsigned(R), 64>>>(kp, relu, int(D), out.ptr(), mo.ptr(), lo.ptr(), co.ptr());
+    LEMMA_LAUNCH(merge_kernel, unsigned(R), 64)(kp, relu, int(D), out.ptr(), mo.ptr(), lo.ptr(), co.ptr());
     LEMMA_CUDA_CHECK_LAUNCH("sparse merge_kernel");
     m_h.resize(R), l_h.resize(R), c_h.resize(R);
     LEMMA_RETURN_IF_ERROR(mo.get(m_h.data(), R));
@@ -693,7 +696,7 @@ Status sparse_relu_backward_cuda(const SparseIndex& idx, const SparseAttendParam
   run.kp.dO = dO_d.ptr(), run.kp.dvec = dvec_d.ptr(), run.kp.mf = run.mo.ptr(), run.kp.lf = run.lo.ptr();
   run.kp.dq = dq_d.ptr(), run.kp.dkt = dkt_d.ptr(), run.kp.dvp = dvp_d.ptr();
   LEMMA_RETURN_IF_ERROR(run.launch_rows<kBackward>(int(run.T)));
-  scatter_kernel<<<dim3(unsigned((run.kp.nb * run.Bs + 255) / 256), unsigned(H)), 256>>>(run.kp, N, dk_d.ptr(), dv_d.ptr());
+  LEMMA_LAUNCH(scatter_kernel, dim3(unsigned((run.kp.nb * run.Bs + 255) / 256), unsigned(H)), 256)(run.kp, N, dk_d.ptr(), dv_d.ptr());
   LEMMA_CUDA_CHECK_LAUNCH("sparse scatter_kernel");
   std::vector<float> dqp(R * Dp);
   LEMMA_RETURN_IF_ERROR(dq_d.get(dqp.data(), R * Dp));

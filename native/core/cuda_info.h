@@ -16,7 +16,8 @@ struct GpuDevice {
 };
 
 struct CudaInfo {
-  bool compiled = false;    // built with nvcc?
+  bool compiled = false;    // built with nvcc (or for the emulated device)?
+  bool emulated = false;    // the emulated device (LEMMA_CUDA=EMULATE): kernels run on the CPU
   int device_count = 0;     // usable devices (0 when none or no driver)
   int error_code = 0;       // cudaError_t of cudaGetDeviceCount (35: no driver, 100: no device)
   std::string error;        // why no GPU is usable ("" when one is)

@@ -15,7 +15,7 @@
 // forward checked on every row, dq on 192 sampled rows, dk / dv on 48 sampled keys).
 // Without a usable GPU it prints why and exits 0 with "0 passed, 0 failed, N skipped".
 // Build and run: npx cmake-js build --out build-cuda --CDLEMMA_CUDA=ON &&
-//   build-cuda/attention_cuda_test [--quick] [--json parity.json] [--oracle-self-check (CPU only)]
+//   build-cuda/attention_cuda_test [--quick] [--filter TEXT] [--json parity.json] [--oracle-self-check (CPU only)]
 // Exit code 0 iff every check passed.
 #include <algorithm>
 #include <chrono>
@@ -490,9 +490,10 @@ std::vector<Case> build_cases(bool quick) {
 
 int main(int argc, char** argv) {
   bool quick = false, oracle_only = false;
-  std::string json_path;
+  std::string json_path, filter;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    else if (std::strcmp(argv[i], "--filter") == 0 && i + 1 < argc) filter = argv[++i];
     else if (std::strcmp(argv[i], "--oracle-self-check") == 0) oracle_only = true;
     else if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[++i];
   }
@@ -502,7 +503,11 @@ int main(int argc, char** argv) {
                 ok ? 1 : 0, ok ? 0 : 1);
     return ok ? 0 : 1;
   }
-  const std::vector<Case> cases = build_cases(quick);
+  std::vector<Case> cases = build_cases(quick);
+  if (!filter.empty())  // cases whose description contains the text, e.g. "fp16/float16 B=1"
+    cases.erase(std::remove_if(cases.begin(), cases.end(),
+                               [&](const Case& c) { return describe(c).find(filter) == std::string::npos; }),
+                cases.end());
   const int checks_per_case = 3;
   const CudaInfo info = cuda_info();
   if (!info.compiled || info.device_count == 0) {
