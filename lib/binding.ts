@@ -21,6 +21,7 @@ export interface NativeCapabilities {
   simdSupported: 'avx512' | 'avx2' | 'scalar';
   cuda: {
     compiled: boolean;
+    emulated: boolean;
     deviceCount: number;
     errorCode: number;
     reason: string;

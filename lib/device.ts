@@ -35,6 +35,12 @@ export interface Capabilities {
   cuda: {
     /** Whether the addon was built with the CUDA kernels. */
     compiled: boolean;
+    /**
+     * True for the emulated device (a build with LEMMA_CUDA=EMULATE): the CUDA kernels run on
+     * the CPU, one fiber per CUDA thread, for testing. It proves what a kernel computes under
+     * a GPU's limits and checkers, not its speed; `device: 'auto'` never picks it.
+     */
+    emulated: boolean;
     /** Usable GPUs (0 when none or no driver). */
     deviceCount: number;
     devices: NativeGpuDevice[];
@@ -99,5 +105,6 @@ export function resolveDevice(device: unknown, name: string, preferCuda = false)
     if (!usable) throw new LemmaError('ERR_CUDA_UNAVAILABLE', `device 'cuda' was requested but no GPU is usable: ${c.reason}`);
     return 'cuda';
   }
-  return usable && preferCuda ? 'cuda' : 'cpu';
+  // The emulated device is for tests: only an explicit device 'cuda' runs on it.
+  return usable && preferCuda && !c.emulated ? 'cuda' : 'cpu';
 }

@@ -35,6 +35,7 @@ Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   const CudaInfo ci = cuda_info();
   Napi::Object c = Napi::Object::New(env);
   c.Set("compiled", ci.compiled);
+  c.Set("emulated", ci.emulated);
   c.Set("deviceCount", ci.device_count);
   c.Set("errorCode", ci.error_code);
   c.Set("reason", ci.error);
