@@ -22,6 +22,7 @@
 // Context switches: a few instructions of assembly on x86-64 (the callee-saved registers; MXCSR
 // and the x87 control word are left alone: no kernel changes rounding modes), ucontext elsewhere;
 // AddressSanitizer is told about every stack switch.
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -60,6 +61,10 @@ void __tsan_acquire(void* addr);
 void __tsan_release(void* addr);
 void __tsan_read_range(void* addr, unsigned long size);
 void __tsan_write_range(void* addr, unsigned long size);
+void AnnotateIgnoreReadsBegin(const char* f, int l);
+void AnnotateIgnoreReadsEnd(const char* f, int l);
+void AnnotateIgnoreWritesBegin(const char* f, int l);
+void AnnotateIgnoreWritesEnd(const char* f, int l);
 }
 #define TSAN_ONLY(...) __VA_ARGS__
 #else
@@ -200,6 +205,8 @@ struct Block {
   std::vector<void*> statics;
   size_t static_bytes = 0;
   bool faulted = false;
+  int done = 0;    // threads that have exited
+  int policy = 0;  // kLockstep, kAhead, kBehind or kRandom for this block
   SyncObjects* sync = nullptr;
   uint3 bid;
 };
@@ -212,10 +219,10 @@ struct Exec {
 #endif
   std::vector<std::unique_ptr<Fiber>> fibers[3];
   Block* blk = nullptr;
-  ThreadState* running = nullptr;
-  const void* sched_stack_bottom = nullptr;
+  ThreadState* running = nullptr;  // null while the scheduler runs
+  uint64_t switches = 0;
+  const void* sched_stack_bottom = nullptr;  // the worker thread's own stack (for ASan)
   size_t sched_stack_size = 0;
-  void* asan_fake = nullptr;
   TSAN_ONLY(void* tsan_sched = nullptr;)
   TSAN_ONLY(char launch_end = 0;)
 };
@@ -224,7 +231,18 @@ thread_local Exec* t_exec = nullptr;
 int g_smem_slots = 0;  // static shared variables seen so far (slot numbers)
 
 Exec& exec() {
-  if (t_exec == nullptr) t_exec = new Exec();  // one per worker thread, lives as long as it
+  if (t_exec == nullptr) {
+    t_exec = new Exec();  // one per worker thread, lives as long as it
+#if defined(LEMMA_EMU_ASAN)
+    pthread_attr_t a;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+      void* lo = nullptr;
+      pthread_attr_getstack(&a, &lo, &t_exec->sched_stack_size);
+      t_exec->sched_stack_bottom = lo;
+      pthread_attr_destroy(&a);
+    }
+#endif
+  }
   return *t_exec;
 }
 
@@ -264,46 +282,55 @@ void fiber_reset(Fiber& f) {
 #endif
 }
 
-// Scheduler -> fiber.
-void resume(Exec& ex, ThreadState& s) {
-  ex.running = &s;
-  t_cur = &s.t;
-  ++counters().switches;
-  TSAN_ONLY(__tsan_switch_to_fiber(s.fiber->tsan, 1);)
+// Switches from what runs now (a fiber, or the scheduler when ex.running is null) to the fiber
+// `to`, or to the scheduler when `to` is null. `final`: the current fiber never resumes.
+// Returns when something switches back to the caller.
+void transfer(Exec& ex, ThreadState* to, bool final) {
+  ThreadState* from = ex.running;
+  ex.running = to;
+  t_cur = to ? &to->t : nullptr;
+  ++ex.switches;
+  TSAN_ONLY(__tsan_switch_to_fiber(to ? to->fiber->tsan : ex.tsan_sched, 1);)
 #if defined(LEMMA_EMU_ASAN)
-  __sanitizer_start_switch_fiber(&ex.asan_fake, s.fiber->stack, s.fiber->size);
-#endif
-#if defined(__x86_64__)
-  lemma_emu_switch(&ex.sched_sp, s.fiber->sp);
-#else
-  swapcontext(&ex.sched_uc, &s.fiber->uc);
-#endif
-#if defined(LEMMA_EMU_ASAN)
-  __sanitizer_finish_switch_fiber(ex.asan_fake, nullptr, nullptr);
-#endif
-  t_cur = nullptr;
-  ex.running = nullptr;
-}
-
-// Fiber -> scheduler. `final`: this fiber never runs again (its stack may be reused).
-void yield_to_scheduler(bool final) {
-  Exec& ex = *t_exec;
-  ThreadState& s = *ex.running;
   void* fake = nullptr;
-  TSAN_ONLY(__tsan_switch_to_fiber(ex.tsan_sched, 1);)
-#if defined(LEMMA_EMU_ASAN)
-  __sanitizer_start_switch_fiber(final ? nullptr : &fake, ex.sched_stack_bottom, ex.sched_stack_size);
+  __sanitizer_start_switch_fiber(final ? nullptr : &fake, to ? to->fiber->stack : ex.sched_stack_bottom,
+                                 to ? to->fiber->size : ex.sched_stack_size);
 #endif
 #if defined(__x86_64__)
-  lemma_emu_switch(&s.fiber->sp, ex.sched_sp);
+  lemma_emu_switch(from ? &from->fiber->sp : &ex.sched_sp, to ? to->fiber->sp : ex.sched_sp);
 #else
-  swapcontext(&s.fiber->uc, &ex.sched_uc);
+  swapcontext(from ? &from->fiber->uc : &ex.sched_uc, to ? &to->fiber->uc : &ex.sched_uc);
 #endif
 #if defined(LEMMA_EMU_ASAN)
-  __sanitizer_finish_switch_fiber(fake, &ex.sched_stack_bottom, &ex.sched_stack_size);
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
   (void)final;
-  (void)fake;
+}
+
+// The thread to run when `s` blocks or exits, without a round trip through the scheduler: the
+// next ready thread of the pass (lockstep) or of s's warp (ahead / behind); null: the scheduler
+// decides (a new pass, the next warp, a random pick).
+ThreadState* next_after(Block& b, const ThreadState& s) {
+  if (b.faulted) return nullptr;
+  if (b.policy == kLockstep) {
+    for (int j = s.t.index + 1; j < b.n; ++j)
+      if (b.th[size_t(j)].state == kReady) return &b.th[size_t(j)];
+    return nullptr;
+  }
+  if (b.policy == kAhead || b.policy == kBehind) {
+    const int base = 32 * s.t.warp, cnt = std::min(32, b.n - base);
+    for (int k = 1; k < cnt; ++k) {
+      ThreadState& o = b.th[size_t(base + (s.t.lane + k) % cnt)];
+      if (o.state == kReady) return &o;
+    }
+  }
+  return nullptr;
+}
+
+// The running thread blocks (its state already says why) or exits (final).
+void block_running(bool final) {
+  Exec& ex = *t_exec;
+  transfer(ex, next_after(*ex.blk, *ex.running), final);
 }
 
 // ---- faults ------------------------------------------------------------------------------------
@@ -332,7 +359,7 @@ std::string where() {
   device_fault(e, text);
   t_exec->blk->faulted = true;
   if (t_exec->running != nullptr) {
-    yield_to_scheduler(true);
+    transfer(*t_exec, nullptr, true);
     std::abort();  // unreachable: a faulted block is never resumed
   }
   std::abort();
@@ -359,7 +386,7 @@ void check_aligned(const void* p, size_t a, const char* what) {
 // ---- fiber body ---------------------------------------------------------------------------------
 void fiber_entry() {
 #if defined(LEMMA_EMU_ASAN)
-  __sanitizer_finish_switch_fiber(nullptr, &t_exec->sched_stack_bottom, &t_exec->sched_stack_size);
+  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
 #endif
   Exec& ex = *t_exec;
   Block& b = *ex.blk;
@@ -373,9 +400,10 @@ void fiber_entry() {
   if (b.bar_arrived > 0) fault("a thread exited while others wait at __syncthreads");
   s.state = kDone;
   --b.live;
+  ++b.done;
   --b.warps[size_t(s.t.warp)].present;
   TSAN_ONLY(__tsan_release(&ex.launch_end);)
-  yield_to_scheduler(true);
+  block_running(true);
   std::abort();  // never resumed
 }
 
@@ -436,37 +464,40 @@ void run_block(Block& b, Exec& ex, int set) {
   TSAN_ONLY(__tsan_release(&b.sync->start);)
 
   const Config& cfg = config();
-  int policy = cfg.policy;
-  if (policy == kRotate) policy = int(b.run->seq % 3);
+  b.policy = cfg.policy == kRotate ? int(b.run->seq % 3) : cfg.policy;
+  b.done = 0;
   uint64_t rng = cfg.seed ^ (b.run->seq * 0x100000001b3ull) ^ (uint64_t(b.bid.x) << 20);
   std::vector<int> order(size_t(b.n));
   for (int i = 0; i < b.n; ++i) order[size_t(i)] = i;
-  int done = 0;
-  auto step = [&](int i) {
-    ThreadState& s = b.th[size_t(i)];
-    if (s.state != kReady) return false;
-    resume(ex, s);
-    if (s.state == kDone) ++done;
-    return true;
-  };
-  while (done < b.n && !b.faulted) {
+  // Each transfer runs a chain of threads (next_after) until one hands control back here.
+  while (b.done < b.n && !b.faulted) {
     bool progress = false;
-    if (policy == kLockstep || policy == kRandom) {
-      if (policy == kRandom)
+    if (b.policy == kLockstep || b.policy == kRandom) {
+      if (b.policy == kRandom)
         for (int i = b.n - 1; i > 0; --i) std::swap(order[size_t(i)], order[size_t(splitmix(rng) % uint64_t(i + 1))]);
-      for (int k = 0; k < b.n && !b.faulted; ++k) progress |= step(order[size_t(k)]);
+      for (int k = 0; k < b.n && !b.faulted; ++k) {
+        ThreadState& s = b.th[size_t(order[size_t(k)])];
+        if (s.state != kReady) continue;
+        transfer(ex, &s, false);
+        progress = true;
+      }
     } else {
       for (int k = 0; k < b.nw && !b.faulted; ++k) {
-        const int w = policy == kAhead ? k : b.nw - 1 - k;
+        const int w = b.policy == kAhead ? k : b.nw - 1 - k;
         const int l1 = std::min(32, b.n - 32 * w);
-        for (bool any = true; any && !b.faulted;) {
-          any = false;
-          for (int l = 0; l < l1 && !b.faulted; ++l) any |= step(32 * w + l);
-          progress |= any;
+        for (int l = 0; l < l1 && !b.faulted;) {
+          ThreadState& s = b.th[size_t(32 * w + l)];
+          if (s.state != kReady) {
+            ++l;
+            continue;
+          }
+          transfer(ex, &s, false);
+          progress = true;
+          l = 0;  // the warp runs until none of its lanes can
         }
       }
     }
-    if (!progress && !b.faulted && done < b.n) {
+    if (!progress && !b.faulted && b.done < b.n) {
       char why[160];
       describe_stuck(b, why, sizeof why);
       ex.running = nullptr;
@@ -477,6 +508,10 @@ void run_block(Block& b, Exec& ex, int set) {
       b.faulted = true;
     }
   }
+  // The worker frees the block's shared memory without acquiring what the block's threads did
+  // (that would order this block before the next one and hide conflicts between them), so the
+  // frees are hidden from TSan.
+  TSAN_ONLY(AnnotateIgnoreReadsBegin(__FILE__, __LINE__); AnnotateIgnoreWritesBegin(__FILE__, __LINE__);)
   for (void* p : b.statics) std::free(p);
   b.statics.clear();
 #if defined(LEMMA_EMU_TSAN)
@@ -485,6 +520,7 @@ void run_block(Block& b, Exec& ex, int set) {
   std::free(b.sync);
   b.sync = nullptr;
 #endif
+  TSAN_ONLY(AnnotateIgnoreWritesEnd(__FILE__, __LINE__); AnnotateIgnoreReadsEnd(__FILE__, __LINE__);)
 }
 
 // ---- warp collectives ---------------------------------------------------------------------------
@@ -631,7 +667,7 @@ WarpSlot& collective(int kind, int sub, unsigned mask) {
     ++w.gen;
   } else {
     s.state = kAtWarp;
-    yield_to_scheduler(false);
+    block_running(false);
   }
   TSAN_ONLY(if (kind == kSyncWarp) __tsan_acquire(&b.sync->warp[s.t.warp][gen & 1]);)
   (void)gen;
@@ -684,7 +720,7 @@ int barrier(const void*, int kind, int pred) {
     ++b.bar_gen;
   } else {
     s.state = kAtBarrier;
-    yield_to_scheduler(false);
+    block_running(false);
   }
   TSAN_ONLY(__tsan_acquire(&b.sync->bar[gen & 1]);)
   return b.bar_result[gen & 1];
@@ -877,6 +913,8 @@ void run_kernel(const KernelRun& r) {
     cnt.threads += uint64_t(b.n);
   }
   ex.blk = nullptr;
+  cnt.switches += ex.switches;
+  ex.switches = 0;
   TSAN_ONLY(__tsan_acquire(&ex.launch_end);)
 #if !defined(LEMMA_EMU_TSAN)
   std::free(b.dyn);

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -46,7 +47,7 @@ size_t kernel_dynamic_smem_limit(const void* fn);
 
 // Counters (control.h reports them).
 struct Counters {
-  uint64_t launches = 0, blocks = 0, threads = 0, switches = 0, atomic_launches = 0;
+  std::atomic<uint64_t> launches{0}, blocks{0}, threads{0}, switches{0};
 };
 Counters& counters();
 
