@@ -3,7 +3,8 @@
 // without a Node toolchain or a compiler (any machine with nvcc can build it; no GPU needed):
 //   node.xz            this node binary, xz-compressed (run.sh unpacks it to a temp dir)
 //   lemma.node         the CUDA-enabled addon (cmake-js, build-gpu/, LEMMA_CUDA=ON)
-//   bin/               attention_cuda_test, attention_cuda_bench (native, stripped)
+//   bin/               attention_cuda_test, attention_cuda_bench, tensor_core_selftest (native, stripped)
+//   tensor_core_selftest.golden   the emulator's registers for the self-test (test/emulate/)
 //   dist/              compiled JS: lib/ and test/gpu/, test/helpers/ (tsc --outDir build-gpu/dist)
 //   node_modules/      the runtime dependencies of dist/lib (bindings, file-uri-to-path)
 //   bench/torch_sdpa.py, run.sh, summary.js, package.json
@@ -54,7 +55,7 @@ if (!skipBuild) {
   if (!ok) fail('the CUDA build failed (see above)');
 }
 const addon = path.join(buildDir, 'Release', 'lemma.node');
-const exes = ['attention_cuda_test', 'attention_cuda_bench'].map((e) => path.join(buildDir, e));
+const exes = ['attention_cuda_test', 'attention_cuda_bench', 'tensor_core_selftest'].map((e) => path.join(buildDir, e));
 for (const f of [addon, ...exes]) if (!fs.existsSync(f)) fail(`missing ${path.relative(root, f)} (build with LEMMA_CUDA=ON)`);
 
 // 2. TypeScript -> build-gpu/dist (never touches the shared dist/).
@@ -96,6 +97,8 @@ for (const dep of ['bindings', 'file-uri-to-path']) {
 const pkg = require(path.join(root, 'package.json'));
 fs.writeFileSync(path.join(bundle, 'package.json'),
   JSON.stringify({ name: pkg.name, version: pkg.version, private: true, type: 'commonjs' }, null, 2) + '\n');
+// The emulated build's answer to the tensor-core self-test: run.sh checks this GPU reproduces it.
+copy(path.join(root, 'test', 'emulate', 'tensor_core_selftest.golden'), path.join(bundle, 'tensor_core_selftest.golden'));
 copy(path.join(root, 'bench', 'gpu', 'torch_sdpa.py'), path.join(bundle, 'bench', 'torch_sdpa.py'));
 copy(path.join(root, 'scripts', 'gpu-bundle', 'run.sh'), path.join(bundle, 'run.sh'));
 copy(path.join(root, 'scripts', 'gpu-bundle', 'summary.js'), path.join(bundle, 'summary.js'));

@@ -4,6 +4,8 @@
 // Environment (read once, at the first use):
 //   LEMMA_EMULATE_ARCH       8.0 (default) | 8.6 | 8.9 | 9.0 | 12.0: the limits enforced
 //   LEMMA_EMULATE_MEMORY_MB  device memory capacity (default 4096)
+//   LEMMA_EMULATE_SMEM_OPTIN shared memory per block with the opt-in attribute, in bytes, when
+//                            lower than the architecture's (tests of the "does not fit" paths)
 //   LEMMA_EMU_POLICY         rotate (default) | lockstep | ahead | behind | random
 //   LEMMA_EMU_BLOCK_ORDER    in-order (default) | reverse | shuffle
 //   LEMMA_EMU_SEED           seed of the random policy and the shuffled block order
@@ -33,7 +35,7 @@ void fail_allocation_after(int k);
 void inject_fault(const char* why);
 // The sticky fault's description ("" when there is none).
 std::string fault_message();
-// Waits for all streams, clears a sticky fault, the injector and this thread's last error.
+// Waits for all streams, clears a sticky fault, the injector and every thread's last error.
 void reset();
 
 }  // namespace emu

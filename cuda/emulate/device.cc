@@ -50,6 +50,7 @@
 #define LEMMA_EMU_ASAN 1
 extern "C" void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, size_t size);
 extern "C" void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old, size_t* size_old);
+extern "C" void __asan_unpoison_memory_region(void const volatile* addr, size_t size);
 #endif
 #if defined(LEMMA_EMU_TSAN)
 extern "C" {
@@ -184,7 +185,7 @@ struct WarpSlot {
 
 // Per-block sync objects for TSan, in fresh memory each block (so no edge crosses blocks).
 struct SyncObjects {
-  char start, bar[2];
+  char start, statics, bar[2];
   char warp[32][2];
 };
 
@@ -267,6 +268,10 @@ Fiber* make_fiber(size_t bytes) {
 
 // Sets the fiber up to start in fiber_entry at the next switch to it.
 void fiber_reset(Fiber& f) {
+#if defined(LEMMA_EMU_ASAN)
+  // A finished (or abandoned) fiber leaves its frames' redzones poisoned on the stack.
+  __asan_unpoison_memory_region(f.stack, f.size);
+#endif
 #if defined(__x86_64__)
   uint64_t* sp = reinterpret_cast<uint64_t*>(reinterpret_cast<uintptr_t>(f.stack + f.size) & ~uintptr_t(15));
   *--sp = 0;                                       // return address of fiber_entry (never used)
@@ -330,6 +335,10 @@ ThreadState* next_after(Block& b, const ThreadState& s) {
 // The running thread blocks (its state already says why) or exits (final).
 void block_running(bool final) {
   Exec& ex = *t_exec;
+  // A parked thread may never resume (a fault abandons its block): what it did so far is ordered
+  // before the end of the launch, as an exit is, or TSan sees the worker free the block's state
+  // and the kernel's arguments under it. Only the worker, after the last block, acquires this.
+  TSAN_ONLY(if (!final) __tsan_release(&ex.launch_end);)
   transfer(ex, next_after(*ex.blk, *ex.running), final);
 }
 
@@ -351,14 +360,17 @@ std::string where() {
 
 // A fault inside a kernel: report, make it sticky, abandon the block (the fiber never resumes).
 [[noreturn]] void fault_with(cudaError_t e, const char* fmt, va_list ap) {
-  char msg[512];
-  std::vsnprintf(msg, sizeof msg, fmt, ap);
-  const std::string text = std::string(msg) + (where().empty() ? "" : " [" + where() + "]");
-  std::fprintf(stderr, "lemma emulated device: fault: %s\n", text.c_str());
-  if (config().abort_on_fault || t_exec == nullptr || t_exec->blk == nullptr) std::abort();
-  device_fault(e, text);
+  {  // the strings die here: the fiber below is abandoned, its frames never unwound
+    char msg[512];
+    std::vsnprintf(msg, sizeof msg, fmt, ap);
+    const std::string text = std::string(msg) + (where().empty() ? "" : " [" + where() + "]");
+    std::fprintf(stderr, "lemma emulated device: fault: %s\n", text.c_str());
+    if (config().abort_on_fault || t_exec == nullptr || t_exec->blk == nullptr) std::abort();
+    device_fault(e, text);
+  }
   t_exec->blk->faulted = true;
   if (t_exec->running != nullptr) {
+    TSAN_ONLY(__tsan_release(&t_exec->launch_end);)  // as block_running: the fiber is abandoned
     transfer(*t_exec, nullptr, true);
     std::abort();  // unreachable: a faulted block is never resumed
   }
@@ -601,16 +613,19 @@ void do_ldmatrix(WarpSlot& w, bool trans) {
   }
 }
 
+// shfl.sync (PTX ISA): only b[4:0] of the lane / offset operand counts; the CUDA intrinsics clamp
+// `up` at the start of the lane's segment and `down` / `xor` at its end, so a butterfly may read
+// an EARLIER segment (the programming guide says so for __shfl_xor_sync), never a later one.
 void do_shfl(WarpSlot& w) {
   for (int l = 0; l < 32; ++l) {
     const int mode = int(w.in[l][2]), arg = int(w.in[l][3]), width = int(w.in[l][4]);
-    const int base = l & ~(width - 1);
+    const int base = l & ~(width - 1), last = base + width - 1, b = arg & 31;
     int src = l;
     switch (mode) {
       case kShflIdx: src = base + (arg & (width - 1)); break;
-      case kShflUp: src = l - arg < base ? l : l - arg; break;
-      case kShflDown: src = l + arg >= base + width ? l : l + arg; break;
-      default: src = l ^ arg; src = (src < base || src >= base + width) ? l : src; break;
+      case kShflUp: src = l - b < base ? l : l - b; break;
+      case kShflDown: src = l + b > last ? l : l + b; break;
+      default: src = (l ^ b) > last ? l : l ^ b; break;
     }
     w.out[l][0] = w.in[src][0];
     w.out[l][1] = w.in[src][1];
@@ -694,8 +709,9 @@ void fault(const char* fmt, ...) {
 }
 
 // ---- kernel-side API ------------------------------------------------------------------------------
-int barrier(const void*, int kind, int pred) {
-  const void* site = __builtin_return_address(0);
+int barrier(const void* where, int kind, int pred) {
+  // emulate.h passes the call site as "file:line"; without one, the return address names it.
+  const void* site = where != nullptr ? where : __builtin_return_address(0);
   ThreadState& s = me();
   Block& b = *t_exec->blk;
   if (b.live != b.n)
@@ -705,7 +721,8 @@ int barrier(const void*, int kind, int pred) {
     b.bar_kind = kind;
     b.bar_acc = kind == 2 ? 1 : 0;
   } else if (site != b.bar_site || kind != b.bar_kind) {
-    fault("threads of one block wait at different __syncthreads (divergent barrier)");
+    fault("threads of one block wait at different __syncthreads (divergent barrier)%s%s",
+          where != nullptr ? "; this thread at " : "", where != nullptr ? static_cast<const char*>(where) : "");
   }
   const unsigned gen = b.bar_gen;
   if (kind == 1) b.bar_acc += pred != 0;
@@ -829,7 +846,12 @@ void* static_smem(int slot, size_t bytes, size_t align) {
                  b.static_bytes, b.dyn_bytes, lim.smem_optin);
     if (posix_memalign(&p, std::max<size_t>(align, 16), bytes) != 0) std::abort();
     std::memset(p, 0xff, bytes);
+    TSAN_ONLY(__tsan_release(&b.sync->statics);)
   }
+  // The variable is made by whichever thread reaches its declaration first; on a GPU it exists
+  // before the block starts, so every thread is ordered after its making (no race with the
+  // allocation's own write).
+  TSAN_ONLY(__tsan_acquire(&b.sync->statics);)
   return p;
 }
 

@@ -43,11 +43,17 @@
 constexpr int warpSize = 32;
 
 // ---- barriers ----------------------------------------------------------------------------------
-// Always inlined, so the return address seen by emu::barrier names the call site in the kernel.
-__attribute__((always_inline)) inline void __syncthreads() { ::emu::barrier(nullptr, 0, 0); }
-__attribute__((always_inline)) inline int __syncthreads_count(int p) { return ::emu::barrier(nullptr, 1, p); }
-__attribute__((always_inline)) inline int __syncthreads_and(int p) { return ::emu::barrier(nullptr, 2, p); }
-__attribute__((always_inline)) inline int __syncthreads_or(int p) { return ::emu::barrier(nullptr, 3, p); }
+// Macros, so that emu::barrier gets its call site as "file:line" (one string literal per place in
+// the source). A return address would not do: the host compiler duplicates a barrier call along
+// paths it threads apart (e.g. threads that ran a loop over threadIdx and threads that skipped
+// it), and the copies would count as different barriers.
+#define LEMMA_EMU_STR2(x) #x
+#define LEMMA_EMU_STR(x) LEMMA_EMU_STR2(x)
+#define LEMMA_EMU_SITE (__FILE__ ":" LEMMA_EMU_STR(__LINE__))
+#define __syncthreads() ::emu::barrier(LEMMA_EMU_SITE, 0, 0)
+#define __syncthreads_count(p) ::emu::barrier(LEMMA_EMU_SITE, 1, (p))
+#define __syncthreads_and(p) ::emu::barrier(LEMMA_EMU_SITE, 2, (p))
+#define __syncthreads_or(p) ::emu::barrier(LEMMA_EMU_SITE, 3, (p))
 inline void __syncwarp(unsigned mask = 0xffffffffu) { ::emu::syncwarp(mask); }
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline void __threadfence_block() { std::atomic_thread_fence(std::memory_order_seq_cst); }

@@ -116,11 +116,28 @@ Limits make_limits() {
   size_t mb = 4096;
   if (const char* s = std::getenv("LEMMA_EMULATE_MEMORY_MB")) mb = size_t(std::strtoull(s, nullptr, 10));
   l.memory = mb << 20;
+  // A lower opt-in limit than the architecture's, to test launchers' "does not fit" paths.
+  if (const char* s = std::getenv("LEMMA_EMULATE_SMEM_OPTIN")) {
+    const size_t v = size_t(std::strtoull(s, nullptr, 10));
+    if (v > 0 && v < l.smem_optin) l.smem_optin = v;
+  }
   return l;
 }
 
 // ---- errors ------------------------------------------------------------------------------------
 thread_local cudaError_t t_last = cudaSuccess;
+// reset() clears every thread's last error, not only the caller's: a worker thread that saw the
+// sticky error would otherwise report it from its next cudaGetLastError after the reset.
+std::atomic<uint64_t> g_error_epoch{0};
+thread_local uint64_t t_epoch = 0;
+cudaError_t& last_error() {
+  const uint64_t now = g_error_epoch.load(std::memory_order_acquire);
+  if (t_epoch != now) {
+    t_epoch = now;
+    t_last = cudaSuccess;
+  }
+  return t_last;
+}
 std::mutex g_err_mu;
 std::atomic<int> g_sticky{0};
 std::string* g_sticky_msg = new std::string();  // never freed: error strings outlive everything
@@ -128,7 +145,7 @@ std::string* g_sticky_msg = new std::string();  // never freed: error strings ou
 cudaError_t sticky() { return static_cast<cudaError_t>(g_sticky.load(std::memory_order_acquire)); }
 
 cudaError_t ret(cudaError_t e) {
-  if (e != cudaSuccess) t_last = e;
+  if (e != cudaSuccess) last_error() = e;
   return e;
 }
 
@@ -337,7 +354,7 @@ void reset() {
   g_sticky.store(0);
   g_sticky_msg->clear();
   g_fail_countdown.store(0);
-  t_last = cudaSuccess;
+  g_error_epoch.fetch_add(1, std::memory_order_acq_rel);
 }
 EmulatorInfo info() {
   const Limits& l = limits();
@@ -505,13 +522,13 @@ cudaError_t cudaFuncSetAttribute(const void* fn, cudaFuncAttribute attr, int val
 
 cudaError_t cudaGetLastError(void) {
   if (cudaError_t s = sticky()) return s;
-  const cudaError_t e = emu::t_last;
-  emu::t_last = cudaSuccess;
+  const cudaError_t e = emu::last_error();
+  emu::last_error() = cudaSuccess;
   return e;
 }
 cudaError_t cudaPeekAtLastError(void) {
   if (cudaError_t s = sticky()) return s;
-  return emu::t_last;
+  return emu::last_error();
 }
 const char* cudaGetErrorName(cudaError_t e) {
   const emu::ErrorText* t = emu::error_text(e);

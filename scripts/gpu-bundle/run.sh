@@ -2,13 +2,17 @@
 # lemma GPU suite, run from the bundle that `npm run gpu:bundle` writes (no Node toolchain or
 # compiler needed on this host). Usage: bash gpu-bundle/run.sh OUTDIR
 #   1. nvidia-smi                                   -> OUTDIR/log.txt
-#   2. attention_cuda_test (parity vs fp64 oracle)  -> OUTDIR/parity.txt, OUTDIR/parity.json
-#   3. attention_cuda_bench (TFLOP/s)               -> OUTDIR/bench.jsonl
-#   4. PyTorch SDPA on the same shapes, when `python3 -c 'import torch'` works -> OUTDIR/torch.jsonl
-#   5. the GPU tests of every family (dist/test/gpu/*.test.js)                  -> OUTDIR/js.txt
-#   6. OUTDIR/summary.txt: parity counts and lemma vs torch TFLOP/s per shape (printed last)
+#   2. tensor_core_selftest: one mma of each kind and one ldmatrix (+ .trans) on fixed data, every
+#      register compared bit for bit with the emulated device's answer (tensor_core_selftest.golden)
+#      and with the math: checks the emulator's fragment tables on real hardware -> OUTDIR/selftest.txt
+#   3. attention_cuda_test (parity vs fp64 oracle)  -> OUTDIR/parity.txt, OUTDIR/parity.json
+#   4. attention_cuda_bench (TFLOP/s)               -> OUTDIR/bench.jsonl
+#   5. PyTorch SDPA on the same shapes, when `python3 -c 'import torch'` works -> OUTDIR/torch.jsonl
+#   6. the GPU tests of every family (dist/test/gpu/*.test.js)                  -> OUTDIR/js.txt
+#   7. OUTDIR/summary.txt: self-test, parity counts and lemma vs torch TFLOP/s per shape (printed last)
 # Every step runs under `timeout`; the whole run stays under 8 minutes. Exit code 0 iff the
-# parity test and the JS checks passed (a GPU-less host passes with everything skipped).
+# self-test, the parity test and the JS checks passed (a GPU-less host passes with everything
+# skipped).
 set -u
 if [ $# -lt 1 ]; then
   echo "usage: bash run.sh OUTDIR" >&2
@@ -67,6 +71,14 @@ fi
 [ -n "$NODE" ] && log "node $("$NODE" --version)" || log "node: could not unpack node.xz (needs xz or python3); JS steps skipped"
 
 status=0
+# First: a few seconds, and it says whether the emulator that CI trusts matches this GPU.
+if [ -x "$HERE/bin/tensor_core_selftest" ]; then
+  run_step selftest 60 "$OUT/selftest.txt" "$HERE/bin/tensor_core_selftest" --golden "$HERE/tensor_core_selftest.golden" || status=1
+  grep -E "^(ok|FAIL) |skipped|passed," "$OUT/selftest.txt" | tee -a "$LOG"
+else
+  log "selftest: no bin/tensor_core_selftest in this bundle; skipped"
+fi
+
 run_step parity 200 "$OUT/parity.txt" "$HERE/bin/attention_cuda_test" --json "$OUT/parity.json" || status=1
 tail -n 3 "$OUT/parity.txt" | tee -a "$LOG"
 

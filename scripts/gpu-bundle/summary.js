@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Writes the GPU suite's summary (stdout) from OUTDIR/{parity.json, parity.txt, bench.jsonl,
-// torch.jsonl, js.txt}: parity counts and failures, then lemma vs PyTorch SDPA TFLOP/s per shape,
+// Writes the GPU suite's summary (stdout) from OUTDIR/{selftest.txt, parity.json, parity.txt,
+// bench.jsonl, torch.jsonl, js.txt}: the tensor-core self-test (this GPU vs the emulated device),
+// parity counts and failures, then lemma vs PyTorch SDPA TFLOP/s per shape,
 // then the issue's targets (H100, bf16, D = 128, N >= 4k: forward >= 350, backward >= 300,
 // >= 1.0x SDPA). Usage: node summary.js OUTDIR
 'use strict';
@@ -31,6 +32,23 @@ const jsonl = (f) =>
 const lines = [];
 const say = (s = '') => lines.push(s);
 say('lemma GPU suite summary');
+
+// Tensor-core self-test: this GPU's mma / ldmatrix registers vs the emulated device's (golden).
+const selftest = read('selftest.txt').trim().split('\n').filter(Boolean);
+if (!selftest.length) {
+  say('tensor-core self-test (GPU vs emulator): no output (see log.txt)');
+} else {
+  const verdict = selftest[selftest.length - 1];
+  const device = selftest.find((l) => l.startsWith('tensor-core self-test'));
+  say(`tensor-core self-test (GPU vs emulator): ${verdict}${device ? ` (${device.replace(/^tensor-core self-test /, '')})` : ''}`);
+  for (const l of selftest.filter((x) => x.startsWith('FAIL '))) say(`  ${l}`);
+  const diffs = selftest.filter((x) => /^\s+(got|want) /.test(x));
+  for (const l of diffs.slice(0, 12)) say(`  ${l.trim()}`);
+  if (diffs.length > 12) say(`  ... ${(diffs.length - 12) / 2} more differing registers in selftest.txt`);
+  if (selftest.some((x) => x.startsWith('FAIL golden'))) {
+    say('  the emulated device (cuda/emulate/) disagrees with this GPU: fix its fragment tables before trusting the emulated CI');
+  }
+}
 
 // Parity.
 const parityTxt = read('parity.txt').trim().split('\n');
