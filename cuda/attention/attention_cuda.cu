@@ -10,6 +10,7 @@
 // Tested by test/native/attention_cuda_test.cc.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cmath>
 #include <mutex>
 #include <string>
@@ -25,8 +26,36 @@ namespace lemma {
 
 namespace cuda {
 
+Status device_smem_optin(int* bytes) {
+  // Launches are frequent, the query is not: one per device (devices 0..63; beyond that, every time).
+  static std::atomic<int> cache[64];  // 0: not yet asked
+  int dev = 0;
+  LEMMA_CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev >= 0 && dev < 64) {
+    const int v = cache[dev].load(std::memory_order_relaxed);
+    if (v > 0) {
+      *bytes = v;
+      return Status::Ok();
+    }
+  }
+  int optin = 0;
+  LEMMA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  if (dev >= 0 && dev < 64 && optin > 0) cache[dev].store(optin, std::memory_order_relaxed);
+  *bytes = optin;
+  return Status::Ok();
+}
+
+Status smem_error(const char* name, int bytes, int optin) {
+  return Status::Error(Code::kCuda, std::string("attention: ") + name + " needs " + std::to_string(bytes) +
+                                        " bytes of shared memory per block (its smallest tiles); this device offers " +
+                                        std::to_string(optin));
+}
+
 Status prepare_kernel(const void* kernel, int bytes, const char* name) {
-  // The attribute is per (kernel, device); set it once. Launches are frequent, this is not.
+  int optin = 0;
+  LEMMA_RETURN_IF_ERROR(device_smem_optin(&optin));
+  if (bytes > optin) return smem_error(name, bytes, optin);
+  // The attribute is per (kernel, device); set it once.
   static std::mutex mu;
   static std::vector<std::pair<const void*, int>> done;
   int dev = 0;
@@ -34,12 +63,6 @@ Status prepare_kernel(const void* kernel, int bytes, const char* name) {
   std::lock_guard<std::mutex> lock(mu);
   for (const auto& d : done)
     if (d.first == kernel && d.second == dev) return Status::Ok();
-  int optin = 0;
-  LEMMA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  if (bytes > optin)
-    return Status::Error(Code::kCuda, std::string("attention: ") + name + " needs " + std::to_string(bytes) +
-                                          " bytes of shared memory per block; this device offers " +
-                                          std::to_string(optin));
   LEMMA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   done.emplace_back(kernel, dev);
   return Status::Ok();
@@ -81,8 +104,9 @@ Status check_args(const AttentionParams& p, CudaPrecision pr, DeviceDtype dt) {
   // Kernels index rows with int and grids with 31 bits.
   if (p.Nq > (int64_t{1} << 30) || p.Nk > (int64_t{1} << 30) || p.B * p.Hq > (int64_t{1} << 30))
     return Status::Error(Code::kRange, "attention: Nq, Nk and B*Hq must each be at most 2^30 on CUDA");
-  if (!std::isfinite(static_cast<float>(p.scale)))
-    return Status::Error(Code::kRange, "attention: scale does not fit in fp32");
+  // The kernels take scale and scale * log2(e) (their exponentials are exp2) as fp32.
+  if (!std::isfinite(static_cast<float>(p.scale)) || !std::isfinite(static_cast<float>(p.scale * 1.4426950408889634)))
+    return Status::Error(Code::kRange, "attention: scale * log2(e) does not fit in fp32");
   return Status::Ok();
 }
 
@@ -161,6 +185,23 @@ Status stage_out_copy(const void* staged, void* dst, int64_t rows, int64_t D, De
 }
 
 }  // namespace
+
+std::string attention_cuda_tiles(CudaPrecision precision, int64_t D) {
+  const int Dk = kernel_head_dim(D);
+  int optin = 0;
+  if (Dk == 0 || !cuda_require_device().ok() || !cuda::device_smem_optin(&optin).ok()) return "";
+  switch (precision) {
+    case CudaPrecision::kFp16:
+      return cuda::flash_fwd_tiles<cuda::PolicyF16>(Dk, optin) + " | " + cuda::flash_bwd_tiles<cuda::PolicyF16>(Dk, optin);
+    case CudaPrecision::kBf16:
+      return cuda::flash_fwd_tiles<cuda::PolicyBF16>(Dk, optin) + " | " + cuda::flash_bwd_tiles<cuda::PolicyBF16>(Dk, optin);
+    case CudaPrecision::kTf32:
+      return cuda::flash_fwd_tiles<cuda::PolicyTF32>(Dk, optin) + " | " + cuda::flash_bwd_tiles<cuda::PolicyTF32>(Dk, optin);
+    case CudaPrecision::kFp32:
+      return cuda::flash_fwd_tiles_f32(Dk, optin) + " | " + cuda::flash_bwd_tiles_f32(Dk, optin);
+  }
+  return "";
+}
 
 Status attention_forward_cuda(const AttentionParams& p, CudaPrecision precision, DeviceDtype dtype,
                               const void* q, const void* k, const void* v, void* out, float* lse,

@@ -1,6 +1,6 @@
 // FlashAttention-2 backward (spec 1.5), three kernels:
-//   flash_bwd_dsum_kernel   D = rowsum(dO . O) in fp32 (from the O the forward stored), and
-//                           zeroes the fp32 dQ accumulator in atomic mode.
+//   flash_bwd_dsum_kernel   D = rowsum(dO . O) in fp32 (from the O the forward stored, operands
+//                           rounded as dP's), and zeroes the fp32 dQ accumulator in atomic mode.
 //   flash_bwd_dkdv_kernel   one CTA per (key block of kBc keys, batch * kv head); loops over the
 //                           query heads of the group and the query blocks that see the keys,
 //                           computing the transposed tiles S^T = K Q^T and dP^T = V dO^T so that
@@ -22,6 +22,10 @@ namespace lemma::cuda {
 
 // ---- D = rowsum(dO . O) ----------------------------------------------------------------------
 // One warp per row; rows = B * Hq * Nq. Also zeroes dq_accum rows when it is set.
+// dO and O are rounded as the MMA rounds the operands of dP = dO V^T (P::op: TF32 for tf32), so
+// that dS = P (dP - D) cancels where a row's attention sits on one key (O = V_j) up to fp32
+// accumulation order; with fp32 O and dO the TF32 rounding of dP alone stayed in dS (tf32 dq, dk
+// errors of 1e-3 where the truth is 0).
 template <class P>
 __global__ void __launch_bounds__(256) flash_bwd_dsum_kernel(const FlashParams p, int d, int64_t rows,
                                                                float* dsum) {
@@ -32,7 +36,7 @@ __global__ void __launch_bounds__(256) flash_bwd_dsum_kernel(const FlashParams p
   const E* o = static_cast<const E*>(p.o) + row * d;
   const E* dout = static_cast<const E*>(p.dout) + row * d;
   float acc = 0.f;
-  for (int c = lane; c < d; c += 32) acc += P::to_float(o[c]) * P::to_float(dout[c]);
+  for (int c = lane; c < d; c += 32) acc += P::op(P::to_float(o[c])) * P::op(P::to_float(dout[c]));
   acc = warp_sum(acc);
   if (lane == 0) dsum[row] = acc;
   if (p.atomic_dq) {
@@ -52,17 +56,27 @@ __global__ void flash_bwd_dq_convert_kernel(const float* __restrict__ acc, void*
 }
 
 // ---- dK, dV (and atomic dQ) --------------------------------------------------------------------
-template <class P, int kD>
+// kSmall: the variant for devices with 99 KB of shared memory per block (sm_86/89/120),
+// instantiated only where the default does not fit. From the default: the query step halved
+// while the atomic-dQ split stays whole, then single-buffered Q/dO, then fewer keys:
+//   16-bit D=256  8 warps, kBr 32 -> 16, 2 -> 1 stage      140800 -> 87680 bytes
+//   tf32   D=64   kBr 64 -> 32                              122880 -> 79360
+//   tf32   D=96   2 -> 1 stage (kBr 16 would split 96 dQ columns into 24s)  112128 -> 86272
+//   tf32   D=128  kBr 32 -> 16, 2 -> 1 stage               144896 -> 89728
+//   tf32   D=256  kBr 16, 1 stage, 32 -> 16 keys: the 4 warps split the columns 4 ways (2 warps
+//                 splitting them 2 ways needed 255 registers and spilled)   102528 -> 67968
+template <class P, int kD, bool kSmall = false>
 struct BwdKVTraits {
   static constexpr int kE = P::kElemBytes;
-  static constexpr int kSplit = kD == 256 ? 2 : 1;  // warps sharing 16 keys, splitting dK/dV columns
+  static constexpr int kSplit = kD == 256 ? (kSmall && kE == 4 ? 4 : 2) : 1;  // warps sharing 16 keys, splitting dK/dV columns
   static constexpr int kWarps = (kD == 256 && kE == 2) ? 8 : 4;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBc = 16 * kWarps / kSplit;  // keys per CTA
-  static constexpr int kBr = ((kE == 2 && kD <= 96) || (kE == 4 && kD <= 64)) ? 64
+  static constexpr int kBr = kSmall ? ((kE == 4 && kD <= 96) ? 32 : 16)  // queries per step
+                             : ((kE == 2 && kD <= 96) || (kE == 4 && kD <= 64)) ? 64
                              : (kE == 4 && kD == 256)                         ? 16
-                                                                              : 32;  // queries per step
-  static constexpr int kStages = (kE == 4 && kD == 256) ? 1 : 2;  // Q/dO buffers
+                                                                              : 32;
+  static constexpr int kStages = kSmall ? (kE == 4 && kD == 64 ? 2 : 1) : (kE == 4 && kD == 256 ? 1 : 2);  // Q/dO buffers
   static constexpr int kRowBytes = kD * kE;
   static constexpr int kPitch = kRowBytes + 16;
   static constexpr int kDsPitch = kBr * kE + 16;  // dS^T tile: kBc rows (keys) x kBr (queries)
@@ -88,11 +102,14 @@ struct BwdKVTraits {
   static_assert(kWarps % kMT == 0 && kQCols % 16 == 0, "atomic dQ work divides among warps");
   static_assert(kBr <= kThreads, "lse / D loads: one element per thread");
   static_assert(kSmem <= kMaxSmemBytes, "shared memory must fit an A100");
+  static_assert(!kSmall || kSmem <= kSmallSmemBytes, "the small variant must fit 99 KB");
+  static_assert(!kSmall || BwdKVTraits<P, kD, false>::kSmem > kSmallSmemBytes,
+                "a small variant only where the default does not fit");
 };
 
-template <class P, int kD>
-__global__ void __launch_bounds__(BwdKVTraits<P, kD>::kThreads, 1) flash_bwd_dkdv_kernel(const FlashParams p) {
-  using T = BwdKVTraits<P, kD>;
+template <class P, int kD, bool kSmall>
+__global__ void __launch_bounds__(BwdKVTraits<P, kD, kSmall>::kThreads, 1) flash_bwd_dkdv_kernel(const FlashParams p) {
+  using T = BwdKVTraits<P, kD, kSmall>;
   LEMMA_DYNAMIC_SMEM(char, smem);
   char* sK = smem;
   char* sV = sK + T::kBc * T::kPitch;
@@ -281,16 +298,21 @@ __global__ void __launch_bounds__(BwdKVTraits<P, kD>::kThreads, 1) flash_bwd_dkd
 }
 
 // ---- deterministic dQ -------------------------------------------------------------------------
-template <class P, int kD>
+// kSmall: the variant for devices with 99 KB of shared memory per block (sm_86/89/120),
+// instantiated only where the default does not fit: the key block halved until it fits
+// (16-bit D=128 and tf32 D=64: 32 keys; tf32 D=96: 16; tf32 D=128: 32, single-buffered).
+template <class P, int kD, bool kSmall = false>
 struct BwdQTraits {
   static constexpr int kE = P::kElemBytes;
   static constexpr int kWarps = (kD == 256 && kE == 4) ? 2 : 4;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBr = 16 * kWarps;
-  static constexpr int kBc = kD == 256 ? 16 : 64;  // D = 256: keeps dQ (128 regs) + S, dP in registers
   static constexpr int kStages = (kE == 4 && kD >= 128) ? 1 : 2;  // K/V buffers
   static constexpr int kRowBytes = kD * kE;
   static constexpr int kPitch = kRowBytes + 16;
+  static constexpr int kBcDefault = kD == 256 ? 16 : 64;  // D = 256: keeps dQ (128 regs) + S, dP in registers
+  // Q, dO: 2 kBr * kPitch bytes; K, V: kBc * kStages * 2 kPitch.
+  static constexpr int kBc = kSmall ? halve_to_fit(kBcDefault, 16, 2 * kBr * kPitch, kStages * 2 * kPitch) : kBcDefault;
   static constexpr int kKSteps = kRowBytes / 32;
   // Long rows (D = 256 at 16 bits, D >= 128 at 32 bits): a rolled k loop keeps fewer
   // addresses live, so the accumulators stay in registers.
@@ -301,11 +323,14 @@ struct BwdQTraits {
   static_assert(kD % 32 == 0 && kD <= 256, "head dims 32, 64, 96, 128, 256");
   static_assert(kBc % P::kK == 0 && kNT % 2 == 0 && kDT % 2 == 0, "whole k-steps, n8 pairs");
   static_assert(kSmem <= kMaxSmemBytes, "shared memory must fit an A100");
+  static_assert(!kSmall || kSmem <= kSmallSmemBytes, "the small variant must fit 99 KB");
+  static_assert(!kSmall || BwdQTraits<P, kD, false>::kSmem > kSmallSmemBytes,
+                "a small variant only where the default does not fit");
 };
 
-template <class P, int kD>
-__global__ void __launch_bounds__(BwdQTraits<P, kD>::kThreads, 1) flash_bwd_dq_kernel(const FlashParams p) {
-  using T = BwdQTraits<P, kD>;
+template <class P, int kD, bool kSmall>
+__global__ void __launch_bounds__(BwdQTraits<P, kD, kSmall>::kThreads, 1) flash_bwd_dq_kernel(const FlashParams p) {
+  using T = BwdQTraits<P, kD, kSmall>;
   LEMMA_DYNAMIC_SMEM(char, smem);
   char* sQ = smem;
   char* sdO = sQ + T::kBr * T::kPitch;

@@ -5,4 +5,5 @@
 
 namespace lemma::cuda {
 template Status flash_bwd_launch<PolicyTF32>(const FlashParams&, int, cudaStream_t);
+template std::string flash_bwd_tiles<PolicyTF32>(int, int);
 }  // namespace lemma::cuda

@@ -56,6 +56,17 @@ constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 // Largest dynamic shared memory per block on the smallest target (A100: 163 KB opt-in).
 constexpr int kMaxSmemBytes = 166912;
+// The opt-in limit of sm_86 / sm_89 / sm_120 (RTX 30/40/50, A10, L4, L40S): 99 KB. Kernels whose
+// default tiles need more have a small-tile variant (template parameter kSmall) that fits it;
+// the launchers pick one at run time from the device's limit (flash_launch.cuh).
+constexpr int kSmallSmemBytes = 101376;
+
+// The tile parameter v halved (not below lo) until fixed + v * per bytes fit kSmallSmemBytes:
+// how the small variants derive their tiles from the default ones.
+constexpr int halve_to_fit(int v, int lo, int fixed, int per) {
+  while (v > lo && fixed + v * per > kSmallSmemBytes) v /= 2;
+  return v;
+}
 constexpr unsigned kFullMask = 0xffffffffu;
 
 // ---- precisions -------------------------------------------------------------------------------
@@ -72,6 +83,7 @@ struct PolicyF16 {
     *reinterpret_cast<__half2*>(p) = __floats2half2_rn(x, y);
   }
   __device__ static __forceinline__ float to_float(Elem x) { return __half2float(x); }
+  __device__ static __forceinline__ float op(float x) { return x; }  // a product operand's value
 };
 
 struct PolicyBF16 {
@@ -87,6 +99,7 @@ struct PolicyBF16 {
     *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(x, y);
   }
   __device__ static __forceinline__ float to_float(Elem x) { return __bfloat162float(x); }
+  __device__ static __forceinline__ float op(float x) { return x; }
 };
 
 // fp32 storage, TF32 tensor cores; every operand rounded to nearest TF32 on its way in.
@@ -102,6 +115,15 @@ struct PolicyTF32 {
     *reinterpret_cast<float2*>(p) = make_float2(x, y);
   }
   __device__ static __forceinline__ float to_float(Elem x) { return x; }
+  __device__ static __forceinline__ float op(float x) { return __uint_as_float(f32_to_tf32(x)); }
+};
+
+// Exact fp32 (flash_f32.cuh: CUDA-core FMAs, no MMA): for the shared dQ cast kernel only.
+struct PolicyF32 {
+  using Elem = float;
+  static constexpr int kElemBytes = 4;
+  __device__ static __forceinline__ float to_float(Elem x) { return x; }
+  __device__ static __forceinline__ float op(float x) { return x; }
 };
 
 // ---- tiles --------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // Exact fp32 FlashAttention-2 on CUDA cores (precision 'fp32'): the same algorithm as the
 // tensor-core kernels (online softmax, lse saved, D pre-pass, dK/dV per key block, dQ by atomics
-// or a second pass), written as plain SIMT code: every product is an fp32 FMA.
+// or a second pass), written as plain SIMT code: every product is an fp32 FMA (dot4_chunk).
 // Layout: 4 warps per CTA; a warp owns kRows query rows (forward, dQ) or kKeys key rows (dK/dV);
 // the 32 lanes of a warp index the 32 keys (or queries) of the streaming tile when scores are
 // formed, and the head dim (d = lane + 32 u) when rows are accumulated. Scores go through a
@@ -39,23 +39,42 @@ __device__ __forceinline__ float warp_max(float x) {
   return x;
 }
 
+// One 4-element chunk of a dot product: an FMA chain from its first product. Every fp32 dot
+// product over the head dim (S, dP, D) is the in-order sum of these chunks: a blocked summation,
+// whose error bound grows with D / 4 + 4 terms instead of D. (One FMA chain over all of D was
+// less accurate than the plain reference, which sums 8 values per lane and then the 32 lanes as
+// a tree: at D = 256 the backward's errors were a median 1.45x, at worst 2.9x, the plain ones.)
+// One more instruction per 4 products, no register.
+__device__ __forceinline__ float dot4_chunk(float4 a, float b0, float b1, float b2, float b3) {
+  return fmaf(a.w, b3, fmaf(a.z, b2, fmaf(a.y, b1, a.x * b0)));
+}
+
 // ---- forward ------------------------------------------------------------------------------------
-template <int kD>
+// kSmall (all three fp32 kernels): the variant for devices with 99 KB of shared memory per block
+// (sm_86/89/120), instantiated only where the default does not fit: rows (keys) per warp
+// halved until it fits (fwd D=256: 4 rows; dq D=128: 8, D=256: 4; dK/dV D=256: 2 keys).
+template <int kD, bool kSmall = false>
 struct F32FwdTraits {
   static constexpr int kWarps = 4, kThreads = 128;
-  static constexpr int kRows = kD == 256 ? 8 : 16;  // query rows per warp
-  static constexpr int kBr = kWarps * kRows;
   static constexpr int kBc = 32;                    // keys per tile = lanes
+  static constexpr int kRowsDefault = kD == 256 ? 8 : 16;
+  // Bytes: K, V: 4 kBc (2 kD + 1); per row of a warp: 4 kWarps (kD + kBc) (Q and the P tile).
+  static constexpr int kRows = kSmall ? halve_to_fit(kRowsDefault, 1, 4 * kBc * (2 * kD + 1), 4 * kWarps * (kD + kBc))
+                                      : kRowsDefault;  // query rows per warp
+  static constexpr int kBr = kWarps * kRows;
   static constexpr int kDL = kD / 32;               // head-dim values per lane
   static constexpr int kSmemFloats = kBr * kD + kBc * (kD + 1) + kBc * kD + kWarps * kRows * kBc;
   static constexpr int kSmem = kSmemFloats * 4;
   static_assert(kD % 32 == 0 && kD <= 256, "head dims 32, 64, 96, 128, 256");
   static_assert(kSmem <= kMaxSmemBytes, "shared memory must fit an A100");
+  static_assert(!kSmall || kSmem <= kSmallSmemBytes, "the small variant must fit 99 KB");
+  static_assert(!kSmall || F32FwdTraits<kD, false>::kSmem > kSmallSmemBytes,
+                "a small variant only where the default does not fit");
 };
 
-template <int kD>
+template <int kD, bool kSmall>
 __global__ void __launch_bounds__(128, 1) flash_fwd_f32_kernel(const FlashParams p) {
-  using T = F32FwdTraits<kD>;
+  using T = F32FwdTraits<kD, kSmall>;
   LEMMA_DYNAMIC_SMEM(char, smem);
   float* sQ = reinterpret_cast<float*>(smem);   // [kBr][kD]
   float* sK = sQ + T::kBr * kD;                 // [kBc][kD + 1]
@@ -110,7 +129,7 @@ __global__ void __launch_bounds__(128, 1) flash_fwd_f32_kernel(const FlashParams
 #pragma unroll
       for (int r = 0; r < T::kRows; ++r) {
         const float4 q = *reinterpret_cast<const float4*>(sQ + (warp * T::kRows + r) * kD + d);
-        s[r] = fmaf(q.w, k3, fmaf(q.z, k2, fmaf(q.y, k1, fmaf(q.x, k0, s[r]))));
+        s[r] += dot4_chunk(q, k0, k1, k2, k3);
       }
     }
 
@@ -164,23 +183,58 @@ __global__ void __launch_bounds__(128, 1) flash_fwd_f32_kernel(const FlashParams
   }
 }
 
-// ---- backward: dK, dV (+ atomic dQ) -----------------------------------------------------------
+// ---- backward: D = rowsum(dO . O) ------------------------------------------------------------
+// The dK/dV and dQ kernels form dP_ij = dO_i . V_j in fp32 as a sum of 4-element chunks, in order,
+// each chunk an FMA chain from its first product (dot4_chunk). D is summed exactly the same way,
+// so that dS_ij = P_ij (dP_ij - D_i) cancels exactly when O_i = V_j (a row that sees one key:
+// the forward stores that V row bit for bit), as it does in a softmax backward with
+// D = sum_j P dP; any other order leaves a rounding-level dS that is not in the reference.
+// One thread per row (rows = B * Hq * Nq); the block also zeroes its rows of dq_accum (atomic mode).
+
 template <int kD>
+__global__ void __launch_bounds__(128) flash_bwd_dsum_f32_kernel(const FlashParams p, int64_t rows, float* dsum) {
+  const int64_t row0 = blockIdx.x * 128LL, row = row0 + threadIdx.x;
+  if (row < rows) {
+    const float4* o = reinterpret_cast<const float4*>(static_cast<const float*>(p.o) + row * kD);
+    const float4* g = reinterpret_cast<const float4*>(static_cast<const float*>(p.dout) + row * kD);
+    float acc = 0.f;
+    for (int c = 0; c < kD / 4; ++c) {
+      const float4 x = g[c];
+      acc += dot4_chunk(o[c], x.x, x.y, x.z, x.w);
+    }
+    dsum[row] = acc;
+  }
+  if (p.atomic_dq) {
+    const int64_t n = (rows - row0 < 128 ? rows - row0 : 128) * kD;
+    float* a = p.dq_accum + row0 * kD;
+    for (int64_t i = threadIdx.x; i < n; i += 128) a[i] = 0.f;
+  }
+}
+
+// ---- backward: dK, dV (+ atomic dQ) -----------------------------------------------------------
+template <int kD, bool kSmall = false>
 struct F32KVTraits {
   static constexpr int kWarps = 4, kThreads = 128;
-  static constexpr int kKeys = 8;                  // keys per warp
-  static constexpr int kBc = kWarps * kKeys;       // keys per CTA
   static constexpr int kBr = 32;                   // queries per step = lanes
+  // Bytes: Q, dO, lse, D: 4 (2 kBr (kD + 1) + 2 kBr); per key of a warp: 4 kWarps (2 kD + 2 kBr)
+  // (K, V and the P, dS tiles).
+  static constexpr int kKeys = kSmall ? halve_to_fit(8, 1, 4 * (2 * kBr * (kD + 1) + 2 * kBr), 4 * kWarps * (2 * kD + 2 * kBr))
+                                      : 8;         // keys per warp
+  static constexpr int kBc = kWarps * kKeys;       // keys per CTA
   static constexpr int kDL = kD / 32;
   static constexpr int kSmemFloats = 2 * kBc * kD + 2 * kBr * (kD + 1) + 2 * kBc * kBr + 2 * kBr;
   static constexpr int kSmem = kSmemFloats * 4;
   static_assert(kD % 32 == 0 && kD <= 256, "head dims 32, 64, 96, 128, 256");
+  static_assert(kWarps * 8 == kBr, "atomic dQ: each warp owns 8 query rows of the step");
   static_assert(kSmem <= kMaxSmemBytes, "shared memory must fit an A100");
+  static_assert(!kSmall || kSmem <= kSmallSmemBytes, "the small variant must fit 99 KB");
+  static_assert(!kSmall || F32KVTraits<kD, false>::kSmem > kSmallSmemBytes,
+                "a small variant only where the default does not fit");
 };
 
-template <int kD>
+template <int kD, bool kSmall>
 __global__ void __launch_bounds__(128, 1) flash_bwd_dkdv_f32_kernel(const FlashParams p) {
-  using T = F32KVTraits<kD>;
+  using T = F32KVTraits<kD, kSmall>;
   LEMMA_DYNAMIC_SMEM(char, smem);
   float* sK = reinterpret_cast<float*>(smem);  // [kBc][kD]
   float* sV = sK + T::kBc * kD;                // [kBc][kD]
@@ -242,8 +296,8 @@ __global__ void __launch_bounds__(128, 1) flash_bwd_dkdv_f32_kernel(const FlashP
         for (int kk = 0; kk < T::kKeys; ++kk) {
           const float4 kv = *reinterpret_cast<const float4*>(sK + (k0 + kk) * kD + d);
           const float4 vv = *reinterpret_cast<const float4*>(sV + (k0 + kk) * kD + d);
-          st[kk] = fmaf(kv.w, q3, fmaf(kv.z, q2, fmaf(kv.y, q1, fmaf(kv.x, q0, st[kk]))));
-          dpt[kk] = fmaf(vv.w, o3, fmaf(vv.z, o2, fmaf(vv.y, o1, fmaf(vv.x, o0, dpt[kk]))));
+          st[kk] += dot4_chunk(kv, q0, q1, q2, q3);
+          dpt[kk] += dot4_chunk(vv, o0, o1, o2, o3);
         }
       }
       const int qi = m0 + lane;
@@ -329,22 +383,28 @@ __global__ void __launch_bounds__(128, 1) flash_bwd_dkdv_f32_kernel(const FlashP
 }
 
 // ---- backward: deterministic dQ ---------------------------------------------------------------
-template <int kD>
+template <int kD, bool kSmall = false>
 struct F32QTraits {
   static constexpr int kWarps = 4, kThreads = 128;
-  static constexpr int kRows = kD == 256 ? 8 : 16;  // query rows per warp
+  static constexpr int kBc = 32;                    // keys per tile = lanes
+  static constexpr int kRowsDefault = kD == 256 ? 8 : 16;
+  // Bytes: K, V: 4 * 2 kBc (kD + 1); per row of a warp: 4 kWarps (2 kD + kBc) (Q, dO, the dS tile).
+  static constexpr int kRows = kSmall ? halve_to_fit(kRowsDefault, 1, 4 * 2 * kBc * (kD + 1), 4 * kWarps * (2 * kD + kBc))
+                                      : kRowsDefault;  // query rows per warp
   static constexpr int kBr = kWarps * kRows;
-  static constexpr int kBc = 32;
   static constexpr int kDL = kD / 32;
   static constexpr int kSmemFloats = 2 * kBr * kD + 2 * kBc * (kD + 1) + kWarps * kRows * kBc;
   static constexpr int kSmem = kSmemFloats * 4;
   static_assert(kD % 32 == 0 && kD <= 256, "head dims 32, 64, 96, 128, 256");
   static_assert(kSmem <= kMaxSmemBytes, "shared memory must fit an A100");
+  static_assert(!kSmall || kSmem <= kSmallSmemBytes, "the small variant must fit 99 KB");
+  static_assert(!kSmall || F32QTraits<kD, false>::kSmem > kSmallSmemBytes,
+                "a small variant only where the default does not fit");
 };
 
-template <int kD>
+template <int kD, bool kSmall>
 __global__ void __launch_bounds__(128, 1) flash_bwd_dq_f32_kernel(const FlashParams p) {
-  using T = F32QTraits<kD>;
+  using T = F32QTraits<kD, kSmall>;
   LEMMA_DYNAMIC_SMEM(char, smem);
   float* sQ = reinterpret_cast<float*>(smem);  // [kBr][kD]
   float* sdO = sQ + T::kBr * kD;               // [kBr][kD]
@@ -402,8 +462,8 @@ __global__ void __launch_bounds__(128, 1) flash_bwd_dq_f32_kernel(const FlashPar
       for (int r = 0; r < T::kRows; ++r) {
         const float4 q = *reinterpret_cast<const float4*>(sQ + (warp * T::kRows + r) * kD + d);
         const float4 o = *reinterpret_cast<const float4*>(sdO + (warp * T::kRows + r) * kD + d);
-        s[r] = fmaf(q.w, k3, fmaf(q.z, k2, fmaf(q.y, k1, fmaf(q.x, k0, s[r]))));
-        dp[r] = fmaf(o.w, v3, fmaf(o.z, v2, fmaf(o.y, v1, fmaf(o.x, v0, dp[r]))));
+        s[r] += dot4_chunk(q, k0, k1, k2, k3);
+        dp[r] += dot4_chunk(o, v0, v1, v2, v3);
       }
     }
     const int key = n0 + lane;

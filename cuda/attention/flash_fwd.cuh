@@ -10,16 +10,20 @@
 
 namespace lemma::cuda {
 
-template <class P, int kD>
+// kSmall: the variant for devices with 99 KB of shared memory per block (sm_86/89/120): the key
+// block halved until Q, K and V fit. Instantiated only where the default does not fit.
+template <class P, int kD, bool kSmall = false>
 struct FwdTraits {
   static constexpr int kE = P::kElemBytes;
   static constexpr int kWarps = kD == 256 ? 4 : 8;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBr = 16 * kWarps;                  // query rows per CTA
-  static constexpr int kBc = kD == 256 ? (kE == 4 ? 16 : 32) : 64;  // keys per block (D = 256: registers)
   static constexpr int kRowBytes = kD * kE;
   static constexpr int kPitch = kRowBytes + 16;
-  static constexpr int kSmem = (kBr + 2 * kBc) * kPitch;   // Q, K, V
+  static constexpr int kBcDefault = kD == 256 ? (kE == 4 ? 16 : 32) : 64;  // D = 256: registers
+  // Q, K, V: kBr * kPitch + kBc * 2 kPitch bytes.
+  static constexpr int kBc = kSmall ? halve_to_fit(kBcDefault, 16, kBr * kPitch, 2 * kPitch) : kBcDefault;  // keys per block
+  static constexpr int kSmem = (kBr + 2 * kBc) * kPitch;
   static constexpr int kKSteps = kRowBytes / 32;           // k-steps of Q K^T over D
   // Long rows (D = 256 at 16 bits, D >= 128 at 32 bits): a rolled k loop keeps fewer
   // addresses live, so the accumulators stay in registers.
@@ -31,11 +35,14 @@ struct FwdTraits {
   static_assert(kBc % P::kK == 0 && kBc % 16 == 0, "key block is whole k-steps and n8 pairs");
   static_assert(kDT % 2 == 0, "O tiles come in pairs");
   static_assert(kSmem <= kMaxSmemBytes, "shared memory must fit an A100");
+  static_assert(!kSmall || kSmem <= kSmallSmemBytes, "the small variant must fit 99 KB");
+  static_assert(!kSmall || (kBr + 2 * kBcDefault) * kPitch > kSmallSmemBytes,
+                "a small variant only where the default does not fit");
 };
 
-template <class P, int kD>
-__global__ void __launch_bounds__(FwdTraits<P, kD>::kThreads, 1) flash_fwd_kernel(const FlashParams p) {
-  using T = FwdTraits<P, kD>;
+template <class P, int kD, bool kSmall>
+__global__ void __launch_bounds__(FwdTraits<P, kD, kSmall>::kThreads, 1) flash_fwd_kernel(const FlashParams p) {
+  using T = FwdTraits<P, kD, kSmall>;
   LEMMA_DYNAMIC_SMEM(char, smem);
   char* sQ = smem;
   char* sK = sQ + T::kBr * T::kPitch;

@@ -5,4 +5,5 @@
 
 namespace lemma::cuda {
 template Status flash_fwd_launch<PolicyF16>(const FlashParams&, int, cudaStream_t);
+template std::string flash_fwd_tiles<PolicyF16>(int, int);
 }  // namespace lemma::cuda

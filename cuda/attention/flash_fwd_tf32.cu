@@ -5,4 +5,5 @@
 
 namespace lemma::cuda {
 template Status flash_fwd_launch<PolicyTF32>(const FlashParams&, int, cudaStream_t);
+template std::string flash_fwd_tiles<PolicyTF32>(int, int);
 }  // namespace lemma::cuda

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 #include <type_traits>
 
 #include "attention/flash_common.cuh"
@@ -30,8 +31,53 @@ extern template Status flash_bwd_launch<PolicyTF32>(const FlashParams&, int, cud
 Status flash_fwd_launch_f32(const FlashParams& p, int D, cudaStream_t s);
 Status flash_bwd_launch_f32(const FlashParams& p, int D, cudaStream_t s);
 
+// The tiles the launchers pick on a device with `optin` bytes of shared memory per block, as
+// attention_cuda_tiles() reports them: fwd "fwd 128x32 small", bwd "dkdv 64x32 x2 | dq 64x32"
+// (fwd, dq: query rows x keys per block; dkdv: keys x queries per step; "x2" double-buffered;
+// "small" the small-tile variant; "(does not fit)" when not even that fits).
+template <class P>
+std::string flash_fwd_tiles(int D, int optin);
+template <class P>
+std::string flash_bwd_tiles(int D, int optin);
+std::string flash_fwd_tiles_f32(int D, int optin);
+std::string flash_bwd_tiles_f32(int D, int optin);
+
+extern template std::string flash_fwd_tiles<PolicyF16>(int, int);
+extern template std::string flash_fwd_tiles<PolicyBF16>(int, int);
+extern template std::string flash_fwd_tiles<PolicyTF32>(int, int);
+extern template std::string flash_bwd_tiles<PolicyF16>(int, int);
+extern template std::string flash_bwd_tiles<PolicyBF16>(int, int);
+extern template std::string flash_bwd_tiles<PolicyTF32>(int, int);
+
+// The current device's opt-in shared memory per block (cudaDevAttrMaxSharedMemoryPerBlockOptin),
+// queried once per device.
+Status device_smem_optin(int* bytes);
+// ERR_CUDA: kernel `name` needs `bytes` of shared memory per block, more than the device's `optin`.
+Status smem_error(const char* name, int bytes, int optin);
 // Raises the kernel's dynamic shared-memory limit to `bytes`, or says why the device cannot.
 Status prepare_kernel(const void* kernel, int bytes, const char* name);
+
+// Tile variant choice: calls launch(std::false_type{}) when the default tiles (kDefaultSmem bytes)
+// fit the device's opt-in limit, otherwise launch(std::true_type{}) (the small-tile variant) when
+// the kernel has one (kHasSmall: its default needs more than kSmallSmemBytes), otherwise returns
+// ERR_CUDA. launch() passes its variant's size to prepare_kernel, which says when even the
+// small variant does not fit.
+template <int kDefaultSmem, bool kHasSmall, class F>
+Status with_tiles(const char* name, F&& launch) {
+  int optin = 0;
+  LEMMA_RETURN_IF_ERROR(device_smem_optin(&optin));
+  if (kDefaultSmem <= optin) return launch(std::false_type{});
+  if constexpr (kHasSmall) {
+    return launch(std::true_type{});
+  } else {
+    return smem_error(name, kDefaultSmem, optin);
+  }
+}
+// The same choice, for the description: "" (default), " small", or " (does not fit)".
+inline const char* tiles_note(int default_smem, int small_smem, int optin) {
+  if (default_smem <= optin) return "";
+  return small_smem <= optin ? " small" : " (does not fit)";
+}
 // ERR_RANGE when a 1-D grid would exceed 2^31 - 1 blocks.
 Status check_grid(int64_t blocks, const char* name);
 

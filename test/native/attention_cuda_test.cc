@@ -4,23 +4,35 @@
 // where X_plain comes from the plain same-precision CUDA implementation
 // (attention_*_cuda_plain: S, P, dP, dS stored at the precision, no tiling), X_ref from the
 // fp64 oracle (attention_*_ref) on the very values the GPU sees (inputs are uploaded from fp64,
-// rounded on the device, and downloaded back), and u is the unit roundoff of the output type
-// (2^-24 for fp32 storage, 2^-11 fp16, 2^-8 bf16). Outputs are poisoned with NaN before each run:
-// a NaN anywhere (unwritten or computed) fails. Rows that see no key must give out = 0 and
-// lse = +inf exactly. The deterministic backward must be bitwise reproducible (run twice).
-// Checked per case: forward, backward deterministic (dQ second pass), backward atomic (dQ by
-// fp32 atomics). Grid: precisions fp32 / tf32 / fp16 / bf16; D in {16, 32, 48, 64, 96, 128,
-// 256} (16 and 48 exercise the padded staging path); causal on/off; Nq != Nk both ways with
-// fully masked rows; B*H up to 6 with GQA; tails at every length; N up to 16k (N >= 2048:
-// forward checked on every row, dq on 192 sampled rows, dk / dv on 48 sampled keys).
+// rounded on the device, and downloaded back), and u is the unit roundoff of the output type or
+// of the products, whichever is coarser (2^-24 fp32, 2^-11 tf32 and fp16, 2^-8 bf16). Two
+// refinements, derived where they are computed: lse's atol uses the scale of the scores when it
+// exceeds max|lse| (score_scale), and dq / dk subtract from each element's error a floor for what
+// FlashAttention-2's D = rowsum(dO . O) costs next to plain's D = sum_j P dP (d_floor).
+// Outputs are poisoned with NaN before each run: a NaN anywhere (unwritten or computed) fails.
+// Rows that see no key must give out = 0 and lse = +inf exactly. The deterministic backward must
+// be bitwise reproducible (run twice). Checked per case: forward, backward deterministic (dQ
+// second pass), backward atomic (dQ by fp32 atomics). Also: scale and scale * log2(e) must fit
+// fp32 (ERR_RANGE), and the tiles each (precision, D) gets on the device are printed, with
+// ERR_CUDA (not a launch failure) where a kernel does not fit the device's shared memory.
+// Grids: precisions fp32 / tf32 / fp16 / bf16; D in {16, 32, 48, 64, 96, 128, 256} (16 and 48
+// exercise the padded staging path); causal on/off; Nq != Nk both ways with fully masked rows;
+// GQA; tails. The full grid (default on a GPU) adds N up to 16k (N >= 2048: forward checked on
+// every row, dq on 192 sampled rows, dk / dv on 48 sampled keys); --quick stops at N = 1024;
+// --emulated (default on the emulated device) is sized for CPU emulation (under a minute per
+// architecture; run it with LEMMA_EMULATE_ARCH=8.0, 8.6 and 9.0 to cover every tile variant).
 // Without a usable GPU it prints why and exits 0 with "0 passed, 0 failed, N skipped".
 // Build and run: npx cmake-js build --out build-cuda --CDLEMMA_CUDA=ON &&
-//   build-cuda/attention_cuda_test [--quick] [--filter TEXT] [--json parity.json] [--oracle-self-check (CPU only)]
+//   build-cuda/attention_cuda_test [--quick | --emulated | --full] [--filter TEXT] [--seeds N]
+//     [--json parity.json] [--oracle-self-check (CPU only)]
+// --seeds N runs every case with N input seeds (the first is the case's own, which depends only
+// on its description: a case run alone with --filter sees the same data as in the grid).
 // Exit code 0 iff every check passed.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -52,9 +64,14 @@ DeviceDtype natural_dtype(CudaPrecision pr) {
   }
 }
 
-// Unit roundoff of what the output is stored in (and computed at, for 16-bit precisions).
+// Unit roundoff of what the output is stored in or computed at, whichever is coarser: TF32
+// products have fp16's 11-bit significands (u = 2^-11), though tf32 outputs are stored in fp32.
+// (With 2^-24 for tf32, its tiny cases -- two or seven rows, where the 2x comparison is between
+// maxima of a handful of errors -- failed 4 of 160 seeds whose flash/plain ratios were
+// distributed as fp16's and bf16's, which passed all 160 under their precision's atol.)
 double unit_roundoff(const Case& c) {
   double u = 0x1p-24;
+  if (c.pr == CudaPrecision::kTf32) u = std::max(u, 0x1p-11);
   if (c.dt == DeviceDtype::kF16 || c.pr == CudaPrecision::kFp16) u = std::max(u, 0x1p-11);
   if (c.dt == DeviceDtype::kBF16 || c.pr == CudaPrecision::kBf16) u = std::max(u, 0x1p-8);
   return u;
@@ -66,6 +83,14 @@ std::string describe(const Case& c) {
                 cuda_precision_name(c.pr), device_dtype_name(c.dt), (long long)c.B, (long long)c.Hq,
                 (long long)c.Hkv, (long long)c.Nq, (long long)c.Nk, (long long)c.D, c.causal ? 1 : 0);
   return buf;
+}
+
+// The inputs of a case depend on its description only, so a case run alone (--filter) or in
+// another grid sees the same data as in the full run.
+uint64_t case_seed(const Case& c) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (char ch : describe(c)) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+  return h;
 }
 
 bool sampled(const Case& c) { return std::max(c.Nq, c.Nk) >= 2048; }
@@ -116,16 +141,23 @@ Status poison(DevBuf& b, void* s) {
 struct Check {
   std::string name;
   double flash = 0, plain = 0, ref_max = 0, atol = 0;
+  double excess = 0;     // max over elements of |flash - ref| - floor (= flash without a floor)
+  double floor_max = 0;  // largest per-element floor (0: none)
   bool nan = false, masked_bad = false;
-  bool ok() const { return !nan && !masked_bad && flash <= 2 * plain + atol; }
+  bool ok() const { return !nan && !masked_bad && excess <= 2 * plain + atol; }
+  // The floor decided: the raw error alone would have failed.
+  bool floor_used() const { return ok() && flash > 2 * plain + atol; }
 };
 
 // Max-abs errors over `rows` (all rows when empty) of a [*, width] array. Reference +inf entries
-// (lse of rows that see nothing) must be matched exactly by the flash result.
+// (lse of rows that see nothing) must be matched exactly by the flash result. `floor` (when not
+// null): a per-element allowance subtracted from the flash error (d_floor).
 Check compare(const std::string& name, const std::vector<double>& flash, const std::vector<double>& plain,
-              const std::vector<double>& ref, int64_t width, const std::vector<int64_t>& rows, double u) {
+              const std::vector<double>& ref, int64_t width, const std::vector<int64_t>& rows, double u,
+              const std::vector<double>* floor = nullptr) {
   Check c;
   c.name = name;
+  c.excess = -std::numeric_limits<double>::infinity();
   auto visit = [&](int64_t i) {
     const double r = ref[i], f = flash[i], p = plain[i];
     if (std::isnan(f)) {
@@ -138,6 +170,9 @@ Check compare(const std::string& name, const std::vector<double>& flash, const s
     }
     c.ref_max = std::max(c.ref_max, std::fabs(r));
     c.flash = std::max(c.flash, std::fabs(f - r));
+    const double fl = floor ? (*floor)[i] : 0.0;
+    c.floor_max = std::max(c.floor_max, fl);
+    c.excess = std::max(c.excess, std::fabs(f - r) - fl);
     c.plain = std::isfinite(p) ? std::max(c.plain, std::fabs(p - r)) : std::numeric_limits<double>::infinity();
   };
   if (rows.empty()) {
@@ -147,6 +182,7 @@ Check compare(const std::string& name, const std::vector<double>& flash, const s
       for (int64_t j = 0; j < width; ++j) visit(r * width + j);
   }
   c.atol = 4 * u * std::max(c.ref_max, 1e-3);
+  c.excess = std::max(c.excess, 0.0);
   return c;
 }
 
@@ -222,6 +258,180 @@ void oracle_dkdv_keys(const AttentionParams& p, const std::vector<double>& q, co
   });
 }
 
+// ---- lse: the scale of the scores -------------------------------------------------------------
+// lse_i = logsumexp_j x_ij with x_ij = scale q_i . k_j. A score computed in fp32 carries a rounding
+// error of the order of u scale sum_d |q_id k_jd| (the scale of its terms, not of its value), and
+// lse inherits it unchanged (d lse_i / d x_ij = P_ij, summing to 1). When a row's scores cancel
+// (one visible key whose score is near 0, so lse is near 0), max|lse| understates that scale and
+// 4u max|lse| would ask flash for more than fp32 can promise (a single-row case failed with lse
+// off by 91 u |lse|, 0.3 u of its score scale). The lse atol therefore uses the larger of max|lse|
+// and this score scale (in other cases the two are of the same order).
+double score_scale(const AttentionParams& p, const std::vector<double>& q, const std::vector<double>& k,
+                   const std::vector<int64_t>& rows_or_all) {
+  const int64_t D = p.D, group = p.Hq / p.Hkv, n = rows_or_all.empty() ? p.B * p.Hq * p.Nq : int64_t(rows_or_all.size());
+  std::vector<double> best(static_cast<size_t>(n), 0.0);
+  ThreadPool::parallel_for(n, [&](int64_t t, int) {
+    const int64_t row = rows_or_all.empty() ? t : rows_or_all[size_t(t)], bh = row / p.Nq, i = row % p.Nq;
+    const int64_t bk = (bh / p.Hq) * p.Hkv + (bh % p.Hq) / group;
+    const double* qi = q.data() + row * D;
+    for (int64_t j = 0; j < key_end(p, i); ++j) {
+      const double* kj = k.data() + (bk * p.Nk + j) * D;
+      double a = 0;
+      for (int64_t d = 0; d < D; ++d) a += std::fabs(qi[d] * kj[d]);
+      best[size_t(t)] = std::max(best[size_t(t)], p.scale * a);
+    }
+  });
+  return best.empty() ? 0.0 : *std::max_element(best.begin(), best.end());
+}
+
+Check compare_lse(const std::vector<double>& flash, const std::vector<double>& plain, const std::vector<double>& ref,
+                  double lse_scale) {
+  Check c = compare("lse", flash, plain, ref, 1, {}, 0x1p-24);
+  c.atol = 4 * 0x1p-24 * std::max({c.ref_max, lse_scale, 1e-3});
+  return c;
+}
+
+// ---- the D floor: what FlashAttention-2's D costs the backward, next to plain's -------------------
+// dS_ij = P_ij (dP_ij - D_i). The plain reference takes D_i = sum_k P_ik dP_ik (a softmax
+// backward's: D is made of the very dP it is subtracted from), flash D_i = dO_i . O_i
+// (FlashAttention-2's, from the stored forward output). They agree in exact arithmetic. Given
+// the rounded dP^ that both compute, plain's dS is the exact softmax backward of dP^; flash's
+// differs from that by P_ij Delta_i, one number per row:
+//   Delta_i = D^_i - sum_k P_ik dP^_ik = delta_i + eps_i - sum_k P_ik eps_ik, where
+//   delta_i = op(dO_i) . (op(O^flash_i) - sum_k P_ik op(V_k)): what D inherits from the stored O
+//             (op: the rounding of dP's operands, TF32 for tf32, none otherwise);
+//   eps_i, eps_ik: the fp32 accumulation errors of D^_i and dP^_ik, which plain's formula pairs
+//             up (its D sums the very dP^ it subtracts) and flash's cannot.
+// Where a row's attention sits on one key, this is flash's whole error: the truth and plain's dS
+// are exactly 0 (P = 1, D = dP), so the 2x rule alone would demand exactness of flash there.
+// Through dq_i = scale sum_j dS_ij k_j and dk_j = scale sum_i dS_ij q_i (over the visible pairs
+// and the query heads of key j), the floor subtracted from each element's flash error is
+//   floor(dq_id) = scale |sum_j P_ij k_jd| |Delta_i|,   floor(dk_jd) = scale |sum_i P_ij Delta_i q_id|,
+// with Delta_i, by precision:
+//  - fp32: computed. The kernels' fp32 sums are replayed in their order (fp32_chunk_dot), so
+//    D^_i and every dP^_ik are the kernels' values bit for bit and Delta_i is exact. (They sum D
+//    and dP in one order, flash_f32.cuh, so Delta_i = 0 where O_i = V_j.)
+//  - tf32, fp16, bf16: delta_i computed (O^flash is what the forward stored, whose error the
+//    forward check bounds; op rounds as cvt.rna for tf32), the eps terms bounded: the MMA's
+//    accumulation order is the hardware's. |eps_i| <= c u A_i, A_i = sum_d |dO_id O_id|; the eps_ik, independent, by their
+//    root sum of squares, c u sqrt(sum_k (P_ik A_ik)^2), A_ik = sum_d |dO_id V_kd|; likewise
+//    over i in dk (the eps part of sum_i P_ij Delta_i q_id: root sum of squares, the delta part
+//    signed). u = 2^-24 (fp32 accumulation), c = 4: a few roundings at the scale of the terms
+//    (the worst case has c = D; random-signed sums of D <= 256 terms stay far below it: over 30
+//    seeds of the one-key cases at tf32, fp16 and bf16 no element's error exceeded 0.22 of its
+//    floor under emulation, whose MMA rounds once per instruction; hardware that truncates inside
+//    the MMA may double that).
+// Size, over the emulated grid: the floor's largest element is at most 0.36 (fp32), 0.13 (tf32),
+// 0.18 (fp16, bf16) of the check's allowance 2 plain + atol (medians 0.11, 0.06, 0.04). Regression
+// power: fp32 rows that see one key get a floor of 0 (a D summed in another order than dP fails
+// them), and the tf32 floor there is 5e-6 to 2.3e-5, while a tf32 D from unrounded dO and O
+// erred 20x to 230x that.
+constexpr double kFloorC = 4, kFloorU = 0x1p-24;
+
+// Round to TF32 (nearest, ties away from zero), as cvt.rna.tf32.f32 does.
+double tf32(double x) {
+  const float f = static_cast<float>(x);
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  if ((b & 0x7f800000u) != 0x7f800000u) b = (b + 0x1000u) & 0xffffe000u;
+  float r;
+  std::memcpy(&r, &b, 4);
+  return r;
+}
+
+// a . b in fp32 as the fp32 kernels sum it (flash_f32.cuh, dot4_chunk): 4-element FMA chains from
+// their first product, added in order (the kernels pad D with zero columns, which add nothing).
+double fp32_chunk_dot(const double* a, const double* b, int64_t D) {
+  float acc = 0.f;
+  for (int64_t c = 0; c < D; c += 4) {
+    float t = static_cast<float>(a[c]) * static_cast<float>(b[c]);
+    for (int64_t e = c + 1; e < std::min(c + 4, D); ++e) t = std::fma(static_cast<float>(a[e]), static_cast<float>(b[e]), t);
+    acc += t;
+  }
+  return acc;
+}
+
+// fdq / fdk: the floors for `rows` of dq and `keys` of dk (others 0). flash_out: the forward
+// output the backward ran from.
+void d_floor(const AttentionParams& p, CudaPrecision pr, const std::vector<double>& q, const std::vector<double>& k,
+             const std::vector<double>& v, const std::vector<double>& out, const std::vector<double>& flash_out,
+             const std::vector<double>& lse, const std::vector<double>& dout, const std::vector<int64_t>& rows,
+             const std::vector<int64_t>& keys, std::vector<double>& fdq, std::vector<double>& fdk) {
+  const int64_t D = p.D, group = p.Hq / p.Hkv, nrows = p.B * p.Hq * p.Nq;
+  const bool exact = pr == CudaPrecision::kFp32;  // Delta_i computed, not bounded
+  auto op = [&](double x) { return pr == CudaPrecision::kTf32 ? tf32(x) : x; };
+  auto kv_base = [&](int64_t row) {
+    const int64_t bh = row / p.Nq;
+    return ((bh / p.Hq) * p.Hkv + (bh % p.Hq) / group) * p.Nk;
+  };
+  auto prob = [&](int64_t row, int64_t j) {  // P_ij from the oracle's lse; 0 for an empty row
+    const double L = lse[size_t(row)];
+    return std::isfinite(L) ? std::exp(p.scale * dot(q.data() + row * D, k.data() + (kv_base(row) + j) * D, D) - L) : 0.0;
+  };
+  // Per row: delta_i (signed; fp32: all of Delta_i) and the eps bound c u (A_i + sqrt(sum_k (P_ik A_ik)^2)).
+  std::vector<double> delta(size_t(nrows), 0.0), eps(size_t(nrows), 0.0);
+  ThreadPool::parallel_for(nrows, [&](int64_t row, int) {
+    const int64_t i = row % p.Nq, base = kv_base(row);
+    const double* doi = dout.data() + row * D;
+    std::vector<double> po(size_t(D), 0.0);  // sum_k P_ik op(V_k)
+    double a_ik = 0, a_i = 0;  // sum_k (P_ik A_ik)^2, A_i
+    for (int64_t j = 0; j < key_end(p, i); ++j) {
+      const double pj = prob(row, j);
+      const double* vj = v.data() + (base + j) * D;
+      double a = 0;
+      for (int64_t d = 0; d < D; ++d) {
+        po[size_t(d)] += pj * op(vj[d]);
+        a += std::fabs(doi[d] * vj[d]);
+      }
+      a_ik += (pj * a) * (pj * a);
+    }
+    double dl = 0;
+    for (int64_t d = 0; d < D; ++d) {
+      a_i += std::fabs(doi[d] * out[size_t(row * D + d)]);
+      dl += op(doi[d]) * (op(flash_out[size_t(row * D + d)]) - po[size_t(d)]);
+    }
+    if (exact) {  // Delta_i itself: D^_i - sum_k P_ik dP^_ik, as the kernels round them
+      double pdp = 0;
+      for (int64_t j = 0; j < key_end(p, i); ++j) pdp += prob(row, j) * fp32_chunk_dot(doi, v.data() + (base + j) * D, D);
+      dl = fp32_chunk_dot(doi, flash_out.data() + row * D, D) - pdp;
+    }
+    delta[size_t(row)] = std::isfinite(lse[size_t(row)]) ? dl : 0.0;
+    eps[size_t(row)] = std::isfinite(lse[size_t(row)]) && !exact ? kFloorC * kFloorU * (a_i + std::sqrt(a_ik)) : 0.0;
+  });
+  fdq.assign(q.size(), 0.0);
+  fdk.assign(k.size(), 0.0);
+  ThreadPool::parallel_for(static_cast<int64_t>(rows.size()), [&](int64_t t, int) {
+    const int64_t row = rows[t], i = row % p.Nq, base = kv_base(row);
+    double* f = fdq.data() + row * D;  // sum_j P_ij k_jd first
+    for (int64_t j = 0; j < key_end(p, i); ++j) {
+      const double pj = prob(row, j);
+      const double* kj = k.data() + (base + j) * D;
+      for (int64_t d = 0; d < D; ++d) f[d] += pj * kj[d];
+    }
+    const double w = p.scale * (std::fabs(delta[size_t(row)]) + eps[size_t(row)]);
+    for (int64_t d = 0; d < D; ++d) f[d] = w * std::fabs(f[d]);
+  });
+  ThreadPool::parallel_for(static_cast<int64_t>(keys.size()), [&](int64_t t, int) {
+    const int64_t krow = keys[t], bk = krow / p.Nk, j = krow % p.Nk;
+    const int64_t b = bk / p.Hkv, hk = bk % p.Hkv;
+    std::vector<double> sd(size_t(D), 0.0), se(size_t(D), 0.0);  // the delta and eps sums
+    for (int64_t h = hk * group; h < (hk + 1) * group; ++h)
+      for (int64_t i = 0; i < p.Nq; ++i) {
+        if (j >= key_end(p, i)) continue;
+        const int64_t row = (b * p.Hq + h) * p.Nq + i;
+        const double pj = prob(row, j);
+        const double* qi = q.data() + row * D;
+        for (int64_t d = 0; d < D; ++d) {
+          sd[size_t(d)] += pj * delta[size_t(row)] * qi[d];
+          const double e = pj * eps[size_t(row)] * qi[d];
+          se[size_t(d)] += e * e;
+        }
+      }
+    double* f = fdk.data() + krow * D;
+    for (int64_t d = 0; d < D; ++d) f[d] = p.scale * (std::fabs(sd[size_t(d)]) + std::sqrt(se[size_t(d)]));
+  });
+}
+
 std::vector<int64_t> sample_rows(int64_t total, int64_t want, uint64_t seed) {
   std::vector<int64_t> r;
   if (total <= want) {
@@ -287,12 +497,15 @@ void report(const Case& c, const std::string& kernel, const std::vector<Check>& 
     ok = ok && ch.ok();
     char buf[200];
     std::snprintf(buf, sizeof buf, " %s %.2e/%.2e%s", ch.name.c_str(), ch.flash, ch.plain,
-                  ch.nan ? " NaN" : (ch.masked_bad ? " MASKED-ROW" : (ch.ok() ? "" : " <-- over")));
+                  ch.nan ? " NaN" : (ch.masked_bad ? " MASKED-ROW" : (ch.ok() ? (ch.floor_used() ? " (floor)" : "") : " <-- over")));
     detail += buf;
     char jb[300];
-    std::snprintf(jb, sizeof jb, "%s{\"name\":\"%s\",\"flash\":%.6e,\"plain\":%.6e,\"atol\":%.6e,\"ok\":%s}",
+    std::snprintf(jb, sizeof jb,
+                  "%s{\"name\":\"%s\",\"flash\":%.6e,\"plain\":%.6e,\"atol\":%.6e,\"excess\":%.6e,\"floor\":%.6e,"
+                  "\"ok\":%s}",
                   jchecks.empty() ? "" : ",", ch.name.c_str(), std::isfinite(ch.flash) ? ch.flash : -1.0,
-                  std::isfinite(ch.plain) ? ch.plain : -1.0, ch.atol, ch.ok() ? "true" : "false");
+                  std::isfinite(ch.plain) ? ch.plain : -1.0, ch.atol, std::isfinite(ch.excess) ? ch.excess : -1.0,
+                  ch.floor_max, ch.ok() ? "true" : "false");
     jchecks += jb;
   }
   std::printf("%s %-10s %s |%s%s%s (%.0f ms)\n", ok ? "ok  " : "FAIL", kernel.c_str(), describe(c).c_str(),
@@ -317,8 +530,13 @@ void fail_case(const Case& c, const std::string& kernel, const Status& st) {
     }                                \
   } while (0)
 
+// Wall time spent in the fp64 oracle, the plain reference kernels and the flash kernels.
+double g_sec_oracle = 0, g_sec_plain = 0, g_sec_flash = 0;
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 void run_case(const Case& c, void* s, uint64_t seed) {
-  const auto t0 = std::chrono::steady_clock::now();
   AttentionParams p;
   p.B = c.B;
   p.Hq = c.Hq;
@@ -355,6 +573,7 @@ void run_case(const Case& c, void* s, uint64_t seed) {
   TRY("setup", get(hdo, dout, s));
 
   // fp64 oracle.
+  auto tick = std::chrono::steady_clock::now();
   std::vector<double> r_out(nq), r_lse(nl), r_dq(nq, 0.0), r_dk(nk, 0.0), r_dv(nk, 0.0);
   TRY("oracle", attention_forward_ref(p, hq.data(), hk.data(), hv.data(), r_out.data(), r_lse.data()));
   std::vector<int64_t> qrows, krows;  // empty = all
@@ -367,6 +586,8 @@ void run_case(const Case& c, void* s, uint64_t seed) {
     TRY("oracle", attention_backward_ref(p, hq.data(), hk.data(), hv.data(), r_out.data(), r_lse.data(),
                                          hdo.data(), r_dq.data(), r_dk.data(), r_dv.data()));
   }
+  const double lse_scale = score_scale(p, hq, hk, qrows);
+  g_sec_oracle += seconds_since(tick);
 
   // Forward: flash and plain.
   DevBuf fo, fl, po, pl;
@@ -376,35 +597,55 @@ void run_case(const Case& c, void* s, uint64_t seed) {
   TRY("setup", make(pl, nl, DeviceDtype::kF32));
   TRY("setup", poison(fo, s));
   TRY("setup", poison(fl, s));
+  TRY("setup", cuda_stream_sync(s));
+  tick = std::chrono::steady_clock::now();
   TRY("forward", attention_forward_cuda(p, c.pr, c.dt, q.p, k.p, v.p, fo.p, static_cast<float*>(fl.p), s));
   TRY("forward", cuda_stream_sync(s));
+  const double sec_fwd = seconds_since(tick);
+  g_sec_flash += sec_fwd;
+  tick = std::chrono::steady_clock::now();
   TRY("plain-fwd", attention_forward_cuda_plain(p, c.pr, c.dt, q.p, k.p, v.p, po.p, static_cast<float*>(pl.p), s));
+  TRY("plain-fwd", cuda_stream_sync(s));
+  g_sec_plain += seconds_since(tick);
   std::vector<double> f_out, f_lse, p_out, p_lse;
   TRY("forward", get(f_out, fo, s));
   TRY("forward", get(f_lse, fl, s));
   TRY("plain-fwd", get(p_out, po, s));
   TRY("plain-fwd", get(p_lse, pl, s));
-  const double ms_fwd = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   report(c, "forward",
-         {compare("out", f_out, p_out, r_out, c.D, {}, u), compare("lse", f_lse, p_lse, r_lse, 1, {}, 0x1p-24)},
-         "", ms_fwd);
+         {compare("out", f_out, p_out, r_out, c.D, {}, u), compare_lse(f_lse, p_lse, r_lse, lse_scale)},
+         "", 1e3 * sec_fwd);
 
   // Plain backward (from the plain forward's out / lse).
   DevBuf pdq, pdk, pdv;
   TRY("plain-bwd", make(pdq, nq, c.dt));
   TRY("plain-bwd", make(pdk, nk, c.dt));
   TRY("plain-bwd", make(pdv, nk, c.dt));
+  tick = std::chrono::steady_clock::now();
   TRY("plain-bwd", attention_backward_cuda_plain(p, c.pr, c.dt, q.p, k.p, v.p, po.p, static_cast<const float*>(pl.p),
                                                  dout.p, pdq.p, pdk.p, pdv.p, s));
   std::vector<double> p_dq, p_dk, p_dv;
   TRY("plain-bwd", get(p_dq, pdq, s));
   TRY("plain-bwd", get(p_dk, pdk, s));
   TRY("plain-bwd", get(p_dv, pdv, s));
+  g_sec_plain += seconds_since(tick);
+
+  // The D floor (d_floor) for every dq row and dk key the checks look at.
+  std::vector<double> floor_dq, floor_dk;
+  {
+    std::vector<int64_t> all_rows = qrows, all_keys = krows;
+    if (all_rows.empty())
+      for (int64_t i = 0; i < c.B * c.Hq * c.Nq; ++i) all_rows.push_back(i);
+    if (all_keys.empty())
+      for (int64_t i = 0; i < c.B * c.Hkv * c.Nk; ++i) all_keys.push_back(i);
+    tick = std::chrono::steady_clock::now();
+    d_floor(p, c.pr, hq, hk, hv, r_out, f_out, r_lse, hdo, all_rows, all_keys, floor_dq, floor_dk);
+    g_sec_oracle += seconds_since(tick);
+  }
 
   // Flash backward (from the flash forward's out / lse), both dQ modes.
   std::vector<double> det_dq;
   for (int mode = 0; mode < 2; ++mode) {
-    const auto tb = std::chrono::steady_clock::now();
     const char* name = mode == 0 ? "bwd-det" : "bwd-atomic";
     p.deterministic = mode == 0;
     DevBuf dq, dk, dv;
@@ -414,12 +655,16 @@ void run_case(const Case& c, void* s, uint64_t seed) {
     TRY(name, poison(dq, s));
     TRY(name, poison(dk, s));
     TRY(name, poison(dv, s));
+    TRY(name, cuda_stream_sync(s));
+    tick = std::chrono::steady_clock::now();
     TRY(name, attention_backward_cuda(p, c.pr, c.dt, q.p, k.p, v.p, fo.p, static_cast<const float*>(fl.p), dout.p,
                                       dq.p, dk.p, dv.p, s));
     std::vector<double> f_dq, f_dk, f_dv;
     TRY(name, get(f_dq, dq, s));
     TRY(name, get(f_dk, dk, s));
     TRY(name, get(f_dv, dv, s));
+    const double sec = seconds_since(tick);
+    g_sec_flash += sec;
     std::string extra;
     if (mode == 0) {
       // Bitwise reproducibility of the deterministic mode.
@@ -430,21 +675,165 @@ void run_case(const Case& c, void* s, uint64_t seed) {
       if (std::memcmp(det_dq.data(), f_dq.data(), det_dq.size() * sizeof(double)) != 0)
         extra = "dq differs between two deterministic runs";
     }
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tb).count();
     report(c, name,
-           {compare("dq", f_dq, p_dq, r_dq, c.D, qrows, u), compare("dk", f_dk, p_dk, r_dk, c.D, krows, u),
+           {compare("dq", f_dq, p_dq, r_dq, c.D, qrows, u, &floor_dq),
+            compare("dk", f_dk, p_dk, r_dk, c.D, krows, u, &floor_dk),
             compare("dv", f_dv, p_dv, r_dv, c.D, krows, u)},
-           extra, ms);
+           extra, 1e3 * sec);
   }
 }
 
-std::vector<Case> build_cases(bool quick) {
+// ---- argument range and device limits -------------------------------------------------------------
+void check_line(bool ok, const std::string& what) {
+  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
+  std::fflush(stdout);
+  (ok ? g_passed : g_failed)++;
+}
+
+// The kernels take scale and scale * log2(e) (exponentials are exp2) in fp32: both must be finite
+// there, or the call is ERR_RANGE before anything runs. (scale * log2(e) was not checked: a scale
+// in (FLT_MAX / log2(e), FLT_MAX] reached the kernels as scale_log2 = inf.)
+void check_scale_range(void* s) {
+  AttentionParams p;
+  p.B = 1, p.Hq = 1, p.Hkv = 1, p.Nq = 4, p.Nk = 4, p.D = 32;
+  const size_t n = 4 * 32;
+  DevBuf q, k, v, o, l, dq, dk, dv;
+  for (DevBuf* b : {&q, &k, &v, &o, &dq, &dk, &dv})
+    if (!make(*b, n, DeviceDtype::kF32).ok() || !put(*b, std::vector<double>(n, 0.5), s).ok())
+      return check_line(false, "scale range: cannot allocate");
+  if (!make(l, 4, DeviceDtype::kF32).ok() || !put(l, std::vector<double>(4, 1.0), s).ok())
+    return check_line(false, "scale range: cannot allocate");
+  struct {
+    double scale;
+    bool accepted;
+  } tries[] = {{2.3e38, true}, {2.4e38, false}, {1e39, false}};  // FLT_MAX / log2(e) = 2.3586e38
+  for (CudaPrecision pr : {CudaPrecision::kFp32, CudaPrecision::kTf32})
+    for (const auto& t : tries) {
+      p.scale = t.scale;
+      const Status f = attention_forward_cuda(p, pr, DeviceDtype::kF32, q.p, k.p, v.p, o.p, static_cast<float*>(l.p), s);
+      const Status b = attention_backward_cuda(p, pr, DeviceDtype::kF32, q.p, k.p, v.p, o.p, static_cast<const float*>(l.p),
+                                               o.p, dq.p, dk.p, dv.p, s);
+      // Accepted: runs, or is refused only for shared memory (LEMMA_EMULATE_SMEM_OPTIN, see check_tiles).
+      auto runs = [](const Status& st) {
+        return st.ok() || (st.code == Code::kCuda && st.message.find("shared memory") != std::string::npos);
+      };
+      const bool ok = t.accepted ? runs(f) && runs(b) : f.code == Code::kRange && b.code == Code::kRange;
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "scale range: %s scale=%.4g -> forward %s, backward %s (want %s)",
+                    cuda_precision_name(pr), t.scale, code_name(f.code), code_name(b.code),
+                    t.accepted ? "accepted" : "ERR_RANGE");
+      check_line(ok, buf);
+    }
+  check_line(cuda_stream_sync(s).ok(), "scale range: the stream is still usable");
+}
+
+// The tiles the launchers pick on this device for every precision and kernel head dim (printed),
+// and what happens where a kernel does not fit even in its small-tile variant (run with
+// LEMMA_EMULATE_SMEM_OPTIN below 99 KB to get there): forward and backward must return ERR_CUDA
+// naming shared memory, not fail a launch, and the device must stay usable; the kernels that
+// fit must still run.
+void check_tiles(void* s) {
+  AttentionParams p;
+  p.B = 1, p.Hq = 2, p.Hkv = 1, p.Nq = 9, p.Nk = 9;
+  int refused = 0;
+  bool all_ok = true;
+  std::string detail;
+  for (CudaPrecision pr : {CudaPrecision::kFp32, CudaPrecision::kTf32, CudaPrecision::kFp16, CudaPrecision::kBf16})
+    for (int D : {32, 64, 96, 128, 256}) {
+      const std::string tiles = attention_cuda_tiles(pr, D);
+      std::printf("     tiles %s D=%d: %s\n", cuda_precision_name(pr), D, tiles.c_str());
+      // "fwd ... | dkdv ... | dq ...": which parts do not fit.
+      const size_t a = tiles.find(" | "), b = tiles.find(" | ", a + 3);
+      if (tiles.empty() || a == std::string::npos || b == std::string::npos) {
+        all_ok = false;
+        detail += std::string(" ") + cuda_precision_name(pr) + " D=" + std::to_string(D) + ": no description;";
+        continue;
+      }
+      const char* kNoFit = "does not fit";
+      const bool fwd_fits = tiles.substr(0, a).find(kNoFit) == std::string::npos;
+      const bool kv_fits = tiles.substr(a, b - a).find(kNoFit) == std::string::npos;
+      const bool q_fits = tiles.substr(b).find(kNoFit) == std::string::npos;
+      p.D = D;
+      p.scale = 1.0 / std::sqrt(double(D));
+      const DeviceDtype dt = natural_dtype(pr);
+      const size_t nq = size_t(p.B * p.Hq * p.Nq * D), nk = size_t(p.B * p.Hkv * p.Nk * D);
+      DevBuf q, k, v, o, l, dq, dk, dv;
+      bool alloc = true;
+      for (auto [b2, n2] : {std::pair{&q, nq}, {&k, nk}, {&v, nk}, {&o, nq}, {&dq, nq}, {&dk, nk}, {&dv, nk}})
+        alloc = alloc && make(*b2, n2, dt).ok() && put(*b2, std::vector<double>(n2, 0.25), s).ok();
+      alloc = alloc && make(l, size_t(p.B * p.Hq * p.Nq), DeviceDtype::kF32).ok() &&
+              put(l, std::vector<double>(size_t(p.B * p.Hq * p.Nq), 1.0), s).ok();
+      if (!alloc) {
+        all_ok = false;
+        detail += " cannot allocate;";
+        continue;
+      }
+      auto expect = [&](const char* what, bool fits, const Status& st) {
+        const bool clean = st.code == Code::kCuda && st.message.find("shared memory") != std::string::npos;
+        if (!fits) ++refused;
+        if (fits ? st.ok() : clean) return;
+        all_ok = false;
+        detail += std::string(" ") + cuda_precision_name(pr) + " D=" + std::to_string(D) + " " + what + ": " +
+                  code_name(st.code) + " " + st.message + ";";
+      };
+      expect("forward", fwd_fits,
+             attention_forward_cuda(p, pr, dt, q.p, k.p, v.p, o.p, static_cast<float*>(l.p), s));
+      for (bool det : {true, false}) {
+        p.deterministic = det;
+        expect(det ? "backward (deterministic)" : "backward (atomic)", kv_fits && (q_fits || !det),
+               attention_backward_cuda(p, pr, dt, q.p, k.p, v.p, o.p, static_cast<const float*>(l.p), o.p, dq.p,
+                                       dk.p, dv.p, s));
+      }
+      all_ok = cuda_stream_sync(s).ok() && all_ok;
+    }
+  check_line(all_ok, "tiles: every kernel that fits this device's shared memory runs; " + std::to_string(refused) +
+                         " calls that do not fit returned ERR_CUDA" + detail);
+}
+
+enum class Grid { kFull, kQuick, kEmulated };
+
+std::vector<Case> build_cases(Grid grid) {
   std::vector<Case> cs;
   const CudaPrecision precs[] = {CudaPrecision::kFp32, CudaPrecision::kTf32, CudaPrecision::kFp16,
                                  CudaPrecision::kBf16};
   auto add = [&](int64_t B, int64_t Hq, int64_t Hkv, int64_t Nq, int64_t Nk, int64_t D, bool causal, CudaPrecision pr) {
     cs.push_back({B, Hq, Hkv, Nq, Nk, D, causal, pr, natural_dtype(pr)});
   };
+  if (grid == Grid::kEmulated) {
+    // The emulated device's grid (under a minute on one core per architecture; the plain
+    // reference kernels take most of it). Every precision x head dim x causal, so every kernel
+    // and every tile variant the architecture's shared memory selects runs; GQA (Hq = 2 Hkv)
+    // everywhere, so the dK/dV kernels step through more than one query block and swap their
+    // double buffers; tails against every tile size (61, 75, 41, 90 are multiples of none);
+    // Nq != Nk both ways, with fully masked rows (causal Nq > Nk).
+    const int64_t dims[] = {16, 32, 48, 64, 96, 128, 256};
+    for (CudaPrecision pr : precs)
+      for (int i = 0; i < 7; ++i) {
+        add(1, 2, 1, i % 2 ? 75 : 61, i % 2 ? 61 : 75, dims[i], false, pr);
+        add(1, 2, 1, i % 2 ? 41 : 90, i % 2 ? 90 : 41, dims[i], true, pr);
+        add(2, 2, 2, 33, 47, dims[i], i % 2 == 0, pr);  // batches, one query head per kv head
+      }
+    for (CudaPrecision pr : precs) {
+      // More than one query block per kernel (forward blocks are 128 rows), longest first.
+      add(1, 2, 1, 150, 150, 128, true, pr);
+      add(1, 1, 1, 150, 97, 96, false, pr);
+      // Whole query blocks that see no key (forward and dQ early exits; dK/dV skip them).
+      add(1, 1, 1, 200, 40, 32, true, pr);
+      // One key or one query: dS cancels exactly in the reference and in plain (see d_floor).
+      add(1, 1, 1, 1, 1, 64, false, pr);
+      add(1, 1, 1, 1, 1, 256, true, pr);
+      add(1, 1, 1, 64, 1, 64, false, pr);
+      add(1, 1, 1, 7, 7, 128, true, pr);
+      add(1, 1, 1, 1, 300, 64, false, pr);
+      // Batches with several heads per group.
+      add(2, 6, 2, 24, 33, 64, true, pr);
+    }
+    // Storage dtype other than the precision's (the staging path).
+    cs.push_back({1, 2, 1, 50, 40, 64, true, CudaPrecision::kBf16, DeviceDtype::kF32});
+    cs.push_back({1, 2, 1, 50, 40, 64, false, CudaPrecision::kFp16, DeviceDtype::kF32});
+    cs.push_back({1, 2, 1, 50, 40, 128, true, CudaPrecision::kFp32, DeviceDtype::kBF16});
+    return cs;
+  }
   // Every precision x head dim x causal, on a tail length and on a multi-head batch.
   for (CudaPrecision pr : precs)
     for (int64_t D : {16, 32, 48, 64, 96, 128, 256})
@@ -475,7 +864,7 @@ std::vector<Case> build_cases(bool quick) {
     cs.push_back({1, 2, 1, 300, 200, 64, causal, CudaPrecision::kFp16, DeviceDtype::kF32});
     cs.push_back({1, 2, 1, 300, 200, 128, causal, CudaPrecision::kFp32, DeviceDtype::kBF16});
   }
-  if (quick) return cs;
+  if (grid == Grid::kQuick) return cs;
   // Long sequences (sampled oracle for dq / dk / dv).
   for (CudaPrecision pr : precs)
     for (bool causal : {false, true}) add(1, 2, 1, 4096, 4096, 128, causal, pr);
@@ -489,12 +878,16 @@ std::vector<Case> build_cases(bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, oracle_only = false;
+  bool quick = false, emulated_grid = false, full_grid = false, oracle_only = false;
+  int seeds = 1;
   std::string json_path, filter;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    else if (std::strcmp(argv[i], "--emulated") == 0) emulated_grid = true;
+    else if (std::strcmp(argv[i], "--full") == 0) full_grid = true;
     else if (std::strcmp(argv[i], "--filter") == 0 && i + 1 < argc) filter = argv[++i];
     else if (std::strcmp(argv[i], "--oracle-self-check") == 0) oracle_only = true;
+    else if (std::strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) seeds = std::max(1, std::atoi(argv[++i]));
     else if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[++i];
   }
   if (oracle_only) {
@@ -503,13 +896,18 @@ int main(int argc, char** argv) {
                 ok ? 1 : 0, ok ? 0 : 1);
     return ok ? 0 : 1;
   }
-  std::vector<Case> cases = build_cases(quick);
+  const CudaInfo info = cuda_info();
+  // The emulated device runs the emulated grid unless a grid is named.
+  const Grid grid = emulated_grid                              ? Grid::kEmulated
+                    : quick                                    ? Grid::kQuick
+                    : full_grid || !info.emulated              ? Grid::kFull
+                                                               : Grid::kEmulated;
+  std::vector<Case> cases = build_cases(grid);
   if (!filter.empty())  // cases whose description contains the text, e.g. "fp16/float16 B=1"
     cases.erase(std::remove_if(cases.begin(), cases.end(),
                                [&](const Case& c) { return describe(c).find(filter) == std::string::npos; }),
                 cases.end());
   const int checks_per_case = 3;
-  const CudaInfo info = cuda_info();
   if (!info.compiled || info.device_count == 0) {
     std::printf("attention_cuda_test: skipped, no usable GPU: %s\n",
                 info.compiled ? info.error.c_str() : "CUDA support was not compiled in");
@@ -534,8 +932,10 @@ int main(int argc, char** argv) {
   }
   const int64_t mem0 = cuda_bytes_in_use();
   const auto t0 = std::chrono::steady_clock::now();
-  uint64_t seed = 1;
-  for (const Case& c : cases) run_case(c, s, seed++);
+  check_scale_range(s);
+  check_tiles(s);
+  for (int rep = 0; rep < seeds; ++rep)
+    for (const Case& c : cases) run_case(c, s, case_seed(c) + 0x9E3779B97F4A7C15ull * uint64_t(rep));
   // Memory accounting: every buffer above was freed; workspace is released in stream order.
   cuda_stream_sync(s);
   const int64_t mem1 = cuda_bytes_in_use();
@@ -558,6 +958,7 @@ int main(int argc, char** argv) {
       std::fclose(f);
     }
   }
-  std::printf("%.1f s\n%d passed, %d failed\n", secs, g_passed, g_failed);
+  std::printf("%.1f s (fp64 oracle %.1f s, plain kernels %.1f s, flash kernels %.1f s)\n%d passed, %d failed\n", secs,
+              g_sec_oracle, g_sec_plain, g_sec_flash, g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
