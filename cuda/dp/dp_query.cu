@@ -6,13 +6,15 @@
 // k, k + S, ...; a shuffle reduction inside the segment in a fixed order (deterministic).
 // The tree, Y and out are copied per call (a device-resident tree would save the upload;
 // the upload is ~2·d·N·8 bytes).
-// Tested by test/gpu/dp-query.test.ts (parity with dp_l1_query_cpu); compile-only without a GPU.
+// Tested by test/native/dp_cuda_test.cc (parity with dp_l1_query_cpu and the oracle, memory, OOM
+// paths; runs on the emulated device: LEMMA_CUDA=EMULATE) and test/gpu/dp-query.test.ts.
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "common/device_buffer.cuh"
 #include "common/launch.cuh"
 #include "dp/dp.h"
 
@@ -85,22 +87,6 @@ Status cuda_status(cudaError_t e, const char* what) {
 
 #define DP_CUDA(expr, what) LEMMA_RETURN_IF_ERROR(cuda_status((expr), what))
 
-// Device allocations freed on every path.
-struct DeviceBuffers {
-  std::vector<void*> ptrs;
-  ~DeviceBuffers() {
-    for (void* p : ptrs) cudaFree(p);
-  }
-  Status alloc(double** out, size_t count) {
-    void* p = nullptr;
-    const Status st = cuda_status(cudaMalloc(&p, count * sizeof(double) + 8), "cudaMalloc");
-    if (!st.ok()) return st;
-    ptrs.push_back(p);
-    *out = static_cast<double*>(p);
-    return Status::Ok();
-  }
-};
-
 }  // namespace
 
 Status dp_l1_query_cuda(const DpL1Params& p, const double* cnt, const double* sum, const double* Y,
@@ -122,22 +108,22 @@ Status dp_l1_query_cuda(const DpL1Params& p, const double* cnt, const double* su
     host_scale[j] = (p.hi[j] - p.lo[j]) / top;
     host_scale[d + j] = top / (p.hi[j] - p.lo[j]);
   }
-  DeviceBuffers buf;
-  double *dc, *ds, *dy, *dlo, *dsc, *dout;
-  LEMMA_RETURN_IF_ERROR(buf.alloc(&dc, d * N));
-  LEMMA_RETURN_IF_ERROR(buf.alloc(&ds, d * N));
-  LEMMA_RETURN_IF_ERROR(buf.alloc(&dy, q * d));
-  LEMMA_RETURN_IF_ERROR(buf.alloc(&dlo, d));
-  LEMMA_RETURN_IF_ERROR(buf.alloc(&dsc, 2 * d));
-  LEMMA_RETURN_IF_ERROR(buf.alloc(&dout, q));
-  DP_CUDA(cudaMemcpy(dc, cnt, d * N * sizeof(double), cudaMemcpyHostToDevice), "H2D cnt");
-  DP_CUDA(cudaMemcpy(ds, sum, d * N * sizeof(double), cudaMemcpyHostToDevice), "H2D sum");
-  DP_CUDA(cudaMemcpy(dy, Y, q * d * sizeof(double), cudaMemcpyHostToDevice), "H2D Y");
-  DP_CUDA(cudaMemcpy(dlo, p.lo, d * sizeof(double), cudaMemcpyHostToDevice), "H2D lo");
-  DP_CUDA(cudaMemcpy(dsc, host_scale.data(), 2 * d * sizeof(double), cudaMemcpyHostToDevice), "H2D scale");
+  // Freed on every path (cuda_free), counted in cuda_bytes_in_use() while the call runs.
+  DeviceBuffer<double> dc, ds, dy, dlo, dsc, dout;
+  LEMMA_RETURN_IF_ERROR(dc.alloc(d * N));
+  LEMMA_RETURN_IF_ERROR(ds.alloc(d * N));
+  LEMMA_RETURN_IF_ERROR(dy.alloc(q * d));
+  LEMMA_RETURN_IF_ERROR(dlo.alloc(d));
+  LEMMA_RETURN_IF_ERROR(dsc.alloc(2 * d));
+  LEMMA_RETURN_IF_ERROR(dout.alloc(q));
+  LEMMA_RETURN_IF_ERROR(dc.upload(cnt, d * N));
+  LEMMA_RETURN_IF_ERROR(ds.upload(sum, d * N));
+  LEMMA_RETURN_IF_ERROR(dy.upload(Y, q * d));
+  LEMMA_RETURN_IF_ERROR(dlo.upload(p.lo, d));
+  LEMMA_RETURN_IF_ERROR(dsc.upload(host_scale.data(), 2 * d));
   int seg = 1;
   while (seg < d && seg < 32) seg <<= 1;
-  QueryArgs a{dc, ds, dy, dlo, dsc, dout, static_cast<long long>(q), static_cast<long long>(d),
+  QueryArgs a{dc.get(), ds.get(), dy.get(), dlo.get(), dsc.get(), dout.get(), static_cast<long long>(q), static_cast<long long>(d),
               static_cast<long long>(N), p.levels, p.grid_bits, seg};
   constexpr int kThreads = 256;
   const long long threads = static_cast<long long>(q) * seg;
@@ -145,7 +131,7 @@ Status dp_l1_query_cuda(const DpL1Params& p, const double* cnt, const double* su
   if (blocks > 2147483647LL) return Status::Error(Code::kRange, "too many queries for one launch");
   LEMMA_LAUNCH(dp_l1_query_kernel, static_cast<unsigned>(blocks), kThreads)(a);
   DP_CUDA(cudaGetLastError(), "dp_l1_query_kernel launch");
-  DP_CUDA(cudaMemcpy(out, dout, q * sizeof(double), cudaMemcpyDeviceToHost), "D2H out");
+  LEMMA_RETURN_IF_ERROR(dout.download(out, q));
   return Status::Ok();
 }
 

@@ -18,7 +18,10 @@
 // Hessians being a function of the point). Samples of a round are recorded on the device and
 // copied to the host (step-major) when the round ends.
 //
-// Test: test/gpu/polytope.gpu.test.ts (parity with the CPU, moments). Bench: bench/node/polytope.bench.ts --gpu.
+// Device memory: DeviceBuffer (common/device_buffer.cuh), counted in cuda_bytes_in_use().
+// Test: test/native/polytope_cuda_test.cc (chains = the CPU's with the same seed, callback path,
+// singular Φ, refusals, memory; runs on the emulated device: LEMMA_CUDA=EMULATE) and
+// test/gpu/polytope.gpu.test.ts (parity with the CPU, moments). Bench: bench/node/polytope.bench.ts --gpu.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -30,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "common/device_buffer.cuh"
 #include "common/launch.cuh"
 #include "core/rng.h"
 #include "polytope/polytope.h"
@@ -112,31 +116,30 @@ __device__ double block_sum(double v, double* red) {
 }
 
 // Slacks of the point pt (shared, d values) into g as √α⁻¹/s_i; returns whether pt is interior
-// (spec §3.10 boundary rule). Uses red for the reductions.
-__device__ bool slack_weights(const DevParams& p, const double* pt, double* g, double* red, int* bad) {
+// (spec §3.10 boundary rule), the same answer in every thread: the "some slack is too small"
+// predicate is reduced by __syncthreads_or (no shared flag written by many threads). Uses red
+// for the norm's reduction.
+__device__ bool slack_weights(const DevParams& p, const double* pt, double* g, double* red) {
   const int64_t d = p.d;
   double sq = 0.0;
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x) sq += pt[j] * pt[j];
   const double xn = sqrt(block_sum(sq, red));
-  if (threadIdx.x == 0) *bad = 0;
-  __syncthreads();
+  bool bad = false;
   for (int64_t i = threadIdx.x; i < p.M; i += blockDim.x) {
     const double* a = p.A + i * d;
     double ax = 0.0;
     for (int64_t j = 0; j < d; ++j) ax += a[j] * pt[j];
     const double s = p.b[i] - ax;
-    if (!(s > 64.0 * kEps * (fabs(p.b[i]) + p.row_norm[i] * xn))) *bad = 1;
+    bad = bad || !(s > 64.0 * kEps * (fabs(p.b[i]) + p.row_norm[i] * xn));
     g[i] = p.sqrt_alpha_inv / s;
   }
-  __syncthreads();
-  return *bad == 0;
+  return __syncthreads_or(bad) == 0;
 }
 
 // ------------------------------------------------------------------ kernels
 __global__ void __launch_bounds__(kThreads) k_begin(DevParams p, int64_t t) {
   LEMMA_DYNAMIC_SMEM(double, sh);  // d doubles (the point)
   LEMMA_SHARED(double, red, [kThreads / 32]);
-  LEMMA_SHARED(int, bad);
   const int64_t ch = blockIdx.x;
   const int64_t d = p.d;
   const rng::U4 coin = dev_block(p, 0, t, ch, kRngCoin);
@@ -155,7 +158,7 @@ __global__ void __launch_bounds__(kThreads) k_begin(DevParams p, int64_t t) {
   if (!p.have[ch]) {
     for (int64_t j = threadIdx.x; j < d; j += blockDim.x) sh[j] = p.x[ch * d + j];
     __syncthreads();
-    slack_weights(p, sh, p.g + ch * p.M, red, &bad);
+    slack_weights(p, sh, p.g + ch * p.M, red);
   }
 }
 
@@ -211,7 +214,6 @@ __global__ void __launch_bounds__(kThreads) k_hessian(DevParams p, int mode, int
 // Adds the diagonal term, factors in place (right-looking), ½ log det. mode as in k_hessian.
 __global__ void __launch_bounds__(kThreads) k_cholesky(DevParams p, int mode) {
   LEMMA_SHARED(double, red, [kThreads / 32]);
-  LEMMA_SHARED(int, ok);
   const int64_t ch = blockIdx.x;
   const bool want = mode == 0 ? (p.flag[ch] && !p.have[ch]) : p.status[ch] == 2;
   if (!want) return;
@@ -223,18 +225,20 @@ __global__ void __launch_bounds__(kThreads) k_cholesky(DevParams p, int mode) {
   tr = block_sum(tr, red);
   const double add = p.eta_inv != 0.0 ? p.eta_inv : p.ridge_rel * tr / static_cast<double>(d);
   for (int64_t i = threadIdx.x; i < d; i += blockDim.x) L[i * d + i] += add;
-  if (threadIdx.x == 0) ok = 1;
   __syncthreads();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+  // Every thread reads the pivot (final since the last barrier) and takes the same decision, so
+  // the whole block leaves the loop at the same k with no flag in shared memory. The pivots stay
+  // on the diagonal until the loop ends (no later step reads a finished one); their square roots
+  // are stored afterwards, each thread its own rows.
+  bool ok = true;
   for (int64_t k = 0; k < d; ++k) {
-    if (threadIdx.x == 0) {
-      const double piv = L[k * d + k];
-      if (!(piv > 0.0) || !(piv < INFINITY)) ok = 0;
-      else L[k * d + k] = sqrt(piv);
+    const double piv = L[k * d + k];
+    if (!(piv > 0.0) || !(piv < INFINITY)) {
+      ok = false;
+      break;
     }
-    __syncthreads();
-    if (!ok) break;
-    const double lkk = L[k * d + k];
+    const double lkk = sqrt(piv);
     for (int64_t i = k + 1 + threadIdx.x; i < d; i += blockDim.x) L[i * d + k] /= lkk;
     __syncthreads();
     for (int64_t i = k + 1 + warp; i < d; i += nw) {
@@ -245,7 +249,11 @@ __global__ void __launch_bounds__(kThreads) k_cholesky(DevParams p, int mode) {
   }
   double s = 0.0;
   if (ok)
-    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) s += log(L[i * d + i]);
+    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
+      const double lii = sqrt(L[i * d + i]);
+      L[i * d + i] = lii;
+      s += log(lii);
+    }
   s = block_sum(s, red);
   if (threadIdx.x == 0) {
     if (mode == 0) {
@@ -265,7 +273,6 @@ __global__ void __launch_bounds__(kThreads) k_cholesky(DevParams p, int mode) {
 __global__ void __launch_bounds__(kThreads) k_propose(DevParams p) {
   LEMMA_DYNAMIC_SMEM(double, sh);  // u (d), z (d)
   LEMMA_SHARED(double, red, [kThreads / 32]);
-  LEMMA_SHARED(int, bad);
   const int64_t ch = blockIdx.x;
   if (!p.flag[ch]) return;
   const int64_t d = p.d;
@@ -278,21 +285,22 @@ __global__ void __launch_bounds__(kThreads) k_propose(DevParams p) {
     q += u[j] * u[j];
   }
   q = block_sum(q, red);  // ‖ξ‖² (also syncs u)
-  // u <- L⁻ᵀ ξ, back substitution with row-contiguous axpys.
+  // u <- L⁻ᵀ ξ, back substitution with row-contiguous axpys. Every thread forms u_i = u[i] / L_ii
+  // itself (u[i] is final since the last barrier and no later step reads it), so one barrier per
+  // row suffices (thread 0 dividing first took two); the quotients are stored after the loop.
   for (int64_t i = d - 1; i >= 0; --i) {
-    if (threadIdx.x == 0) u[i] /= L[i * d + i];
-    __syncthreads();
-    const double ui = u[i];
+    const double ui = u[i] / L[i * d + i];
     for (int64_t k = threadIdx.x; k < i; k += blockDim.x) u[k] -= ui * L[i * d + k];
     __syncthreads();
   }
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    u[j] /= L[j * d + j];
     z[j] = p.x[ch * d + j] + u[j];
     p.z[ch * d + j] = z[j];
     p.u[ch * d + j] = u[j];
   }
   __syncthreads();
-  const bool inside = slack_weights(p, z, p.g + ch * p.M, red, &bad);
+  const bool inside = slack_weights(p, z, p.g + ch * p.M, red);
   if (threadIdx.x == 0) {
     p.p_qx[ch] = q;
     p.status[ch] = inside ? 2 : 0;
@@ -400,31 +408,18 @@ __global__ void __launch_bounds__(kThreads) k_accept(DevParams p, int64_t t) {
 }
 
 // ------------------------------------------------------------------ host side
+// Chain state starts zeroed (the flags, counters and the upper triangles the kernels never
+// write); every buffer comes from cuda_alloc, so it counts in cuda_bytes_in_use().
 template <class T>
-struct DevBuf {
-  T* p = nullptr;
-  size_t n = 0;
-  DevBuf() = default;
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  ~DevBuf() {
-    if (p) cudaFree(p);
-  }
-  Status alloc(size_t count) {
-    if (p) cudaFree(p);
-    p = nullptr;
-    n = count;
-    if (count == 0) return Status::Ok();
-    DW_CHECK(cudaMalloc(&p, count * sizeof(T)));
-    DW_CHECK(cudaMemset(p, 0, count * sizeof(T)));
-    return Status::Ok();
-  }
-  Status upload(const std::vector<T>& v) {
-    LEMMA_RETURN_IF_ERROR(alloc(v.size()));
-    if (!v.empty()) DW_CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
-    return Status::Ok();
-  }
-};
+Status alloc_zeroed(DeviceBuffer<T>* b, size_t count) {
+  LEMMA_RETURN_IF_ERROR(b->alloc(count));
+  return b->zero();
+}
+template <class T>
+Status upload_vector(DeviceBuffer<T>* b, const std::vector<T>& v) {
+  LEMMA_RETURN_IF_ERROR(b->alloc(v.size()));
+  return b->upload(v.data(), v.size());
+}
 
 class CudaSampler final : public DikinSampler {
  public:
@@ -450,43 +445,43 @@ class CudaSampler final : public DikinSampler {
       return Status::Error(Code::kCudaOom, "the GPU walk needs " + std::to_string(int64_t(need / 1048576)) +
                                                " MiB but only " + std::to_string(int64_t(free_b / 1048576)) +
                                                " MiB are free; use fewer chains");
-    LEMMA_RETURN_IF_ERROR(A_.upload(A));
-    LEMMA_RETURN_IF_ERROR(b_.upload(b.b));
-    LEMMA_RETURN_IF_ERROR(rn_.upload(b.row_norm));
-    LEMMA_RETURN_IF_ERROR(tc_.upload(target_.c));
-    LEMMA_RETURN_IF_ERROR(tmean_.upload(target_.mean));
-    LEMMA_RETURN_IF_ERROR(tprec_.upload(target_.prec));
-    LEMMA_RETURN_IF_ERROR(tX_.upload(target_.X));
-    LEMMA_RETURN_IF_ERROR(ty_.upload(target_.y));
-    LEMMA_RETURN_IF_ERROR(x_.alloc(C * d));
-    LEMMA_RETURN_IF_ERROR(fx_.alloc(C));
-    LEMMA_RETURN_IF_ERROR(mats_.alloc(2 * C * d * d));
-    LEMMA_RETURN_IF_ERROR(cur_.alloc(C));
-    LEMMA_RETURN_IF_ERROR(have_.alloc(C));
-    LEMMA_RETURN_IF_ERROR(hl_.alloc(C));
-    LEMMA_RETURN_IF_ERROR(z_.alloc(C * d));
-    LEMMA_RETURN_IF_ERROR(u_.alloc(C * d));
-    LEMMA_RETURN_IF_ERROR(flag_.alloc(C));
-    LEMMA_RETURN_IF_ERROR(status_.alloc(C));
-    LEMMA_RETURN_IF_ERROR(g_.alloc(C * M));
-    LEMMA_RETURN_IF_ERROR(p_hlz_.alloc(C));
-    LEMMA_RETURN_IF_ERROR(p_qz_.alloc(C));
-    LEMMA_RETURN_IF_ERROR(p_qx_.alloc(C));
-    LEMMA_RETURN_IF_ERROR(p_fz_.alloc(C));
-    LEMMA_RETURN_IF_ERROR(acc_.alloc(C));
+    LEMMA_RETURN_IF_ERROR(upload_vector(&A_, A));
+    LEMMA_RETURN_IF_ERROR(upload_vector(&b_, b.b));
+    LEMMA_RETURN_IF_ERROR(upload_vector(&rn_, b.row_norm));
+    LEMMA_RETURN_IF_ERROR(upload_vector(&tc_, target_.c));
+    LEMMA_RETURN_IF_ERROR(upload_vector(&tmean_, target_.mean));
+    LEMMA_RETURN_IF_ERROR(upload_vector(&tprec_, target_.prec));
+    LEMMA_RETURN_IF_ERROR(upload_vector(&tX_, target_.X));
+    LEMMA_RETURN_IF_ERROR(upload_vector(&ty_, target_.y));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&x_, C * d));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&fx_, C));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&mats_, 2 * C * d * d));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&cur_, C));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&have_, C));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&hl_, C));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&z_, C * d));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&u_, C * d));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&flag_, C));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&status_, C));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&g_, C * M));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&p_hlz_, C));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&p_qz_, C));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&p_qx_, C));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&p_fz_, C));
+    LEMMA_RETURN_IF_ERROR(alloc_zeroed(&acc_, C));
     DevParams& q = dp_;
     q.C = C;
     q.M = M;
     q.d = d;
-    q.A = A_.p;
-    q.b = b_.p;
-    q.row_norm = rn_.p;
+    q.A = A_.get();
+    q.b = b_.get();
+    q.row_norm = rn_.get();
     q.target = static_cast<int>(target_.kind);
-    q.tc = tc_.p;
-    q.tmean = tmean_.p;
-    q.tprec = tprec_.p;
-    q.tX = tX_.p;
-    q.ty = ty_.p;
+    q.tc = tc_.get();
+    q.tmean = tmean_.get();
+    q.tprec = tprec_.get();
+    q.tX = tX_.get();
+    q.ty = ty_.get();
     q.nobs = target_.nobs;
     q.prior_prec = target_.prior_prec;
     q.sqrt_alpha_inv = std::sqrt(1.0 / p_.alpha);
@@ -497,22 +492,22 @@ class CudaSampler final : public DikinSampler {
     q.burn_in = p_.burn_in;
     q.thin = p_.thin;
     q.kept = p_.kept;
-    q.x = x_.p;
-    q.fx = fx_.p;
-    q.mats = mats_.p;
-    q.cur = cur_.p;
-    q.have = have_.p;
-    q.hl = hl_.p;
-    q.z = z_.p;
-    q.u = u_.p;
-    q.flag = flag_.p;
-    q.status = status_.p;
-    q.g = g_.p;
-    q.p_hlz = p_hlz_.p;
-    q.p_qz = p_qz_.p;
-    q.p_qx = p_qx_.p;
-    q.p_fz = p_fz_.p;
-    q.accepted = acc_.p;
+    q.x = x_.get();
+    q.fx = fx_.get();
+    q.mats = mats_.get();
+    q.cur = cur_.get();
+    q.have = have_.get();
+    q.hl = hl_.get();
+    q.z = z_.get();
+    q.u = u_.get();
+    q.flag = flag_.get();
+    q.status = status_.get();
+    q.g = g_.get();
+    q.p_hlz = p_hlz_.get();
+    q.p_qz = p_qz_.get();
+    q.p_qx = p_qx_.get();
+    q.p_fz = p_fz_.get();
+    q.accepted = acc_.get();
     q.rec = nullptr;
     q.rec_k0 = 0;
     q.rec_n = 0;
@@ -527,17 +522,17 @@ class CudaSampler final : public DikinSampler {
         return Status::Error(Code::kRange, "the start of chain " + std::to_string(ch) +
                                                " is not in the interior of the body (" + why + ")");
     }
-    DW_CHECK(cudaMemcpy(x_.p, x0, C * d * sizeof(double), cudaMemcpyHostToDevice));
-    DW_CHECK(cudaMemset(have_.p, 0, C));
-    DW_CHECK(cudaMemset(cur_.p, 0, C));
+    DW_CHECK(cudaMemcpy(x_.get(), x0, C * d * sizeof(double), cudaMemcpyHostToDevice));
+    DW_CHECK(cudaMemset(have_.get(), 0, C));
+    DW_CHECK(cudaMemset(cur_.get(), 0, C));
     std::vector<double> fx(C);
     if (fx0) {
       std::copy(fx0, fx0 + C, fx.begin());
-      DW_CHECK(cudaMemcpy(fx_.p, fx0, C * sizeof(double), cudaMemcpyHostToDevice));
+      DW_CHECK(cudaMemcpy(fx_.get(), fx0, C * sizeof(double), cudaMemcpyHostToDevice));
     } else {
       LEMMA_LAUNCH(k_target_x, static_cast<unsigned>(C), kThreads, d * sizeof(double))(dp_);
       DW_CHECK(cudaGetLastError());
-      DW_CHECK(cudaMemcpy(fx.data(), fx_.p, C * sizeof(double), cudaMemcpyDeviceToHost));
+      DW_CHECK(cudaMemcpy(fx.data(), fx_.get(), C * sizeof(double), cudaMemcpyDeviceToHost));
     }
     for (int64_t ch = 0; ch < C; ++ch)
       if (!std::isfinite(fx[ch]))
@@ -570,9 +565,9 @@ class CudaSampler final : public DikinSampler {
     LEMMA_RETURN_IF_ERROR(half_step(false));
     const int64_t C = p_.C, d = body_->d;
     std::vector<double> z(C * d), x(C * d);
-    DW_CHECK(cudaMemcpy(need, status_.p, C, cudaMemcpyDeviceToHost));
-    DW_CHECK(cudaMemcpy(z.data(), z_.p, C * d * sizeof(double), cudaMemcpyDeviceToHost));
-    DW_CHECK(cudaMemcpy(x.data(), x_.p, C * d * sizeof(double), cudaMemcpyDeviceToHost));
+    DW_CHECK(cudaMemcpy(need, status_.get(), C, cudaMemcpyDeviceToHost));
+    DW_CHECK(cudaMemcpy(z.data(), z_.get(), C * d * sizeof(double), cudaMemcpyDeviceToHost));
+    DW_CHECK(cudaMemcpy(x.data(), x_.get(), C * d * sizeof(double), cudaMemcpyDeviceToHost));
     for (int64_t ch = 0; ch < C; ++ch) {
       const double* src = need[ch] ? z.data() + ch * d : x.data() + ch * d;
       std::copy(src, src + d, z_out + ch * d);
@@ -584,7 +579,7 @@ class CudaSampler final : public DikinSampler {
   Status finish(const double* fz) override {
     const int64_t C = p_.C;
     std::vector<uint8_t> st(C);
-    DW_CHECK(cudaMemcpy(st.data(), status_.p, C, cudaMemcpyDeviceToHost));
+    DW_CHECK(cudaMemcpy(st.data(), status_.get(), C, cudaMemcpyDeviceToHost));
     for (int64_t ch = 0; ch < C; ++ch)
       if (st[ch] && std::isnan(fz[ch]))
         return Status::Error(Code::kRange, "the callback returned NaN for chain " + std::to_string(ch) +
@@ -592,7 +587,7 @@ class CudaSampler final : public DikinSampler {
     const auto start = std::chrono::steady_clock::now();
     const int64_t r0 = recorded_at(t_), r1 = recorded_at(t_ + 1);
     LEMMA_RETURN_IF_ERROR(begin_round(r0, r1));
-    DW_CHECK(cudaMemcpy(p_fz_.p, fz, C * sizeof(double), cudaMemcpyHostToDevice));
+    DW_CHECK(cudaMemcpy(p_fz_.get(), fz, C * sizeof(double), cudaMemcpyHostToDevice));
     LEMMA_LAUNCH(k_accept, grid1(), kThreads)(dp_, t_);
     DW_CHECK(cudaGetLastError());
     ++t_;
@@ -613,7 +608,7 @@ class CudaSampler final : public DikinSampler {
   void acceptance(double* out) const override {
     const int64_t C = p_.C, post = std::max<int64_t>(0, t_ - p_.burn_in);
     std::vector<unsigned long long> a(C, 0);
-    if (cudaMemcpy(a.data(), acc_.p, C * sizeof(unsigned long long), cudaMemcpyDeviceToHost) != cudaSuccess)
+    if (cudaMemcpy(a.data(), acc_.get(), C * sizeof(unsigned long long), cudaMemcpyDeviceToHost) != cudaSuccess)
       cudaGetLastError();
     for (int64_t ch = 0; ch < C; ++ch) out[ch] = post > 0 ? double(a[ch]) / double(post) : 0.0;
   }
@@ -649,9 +644,9 @@ class CudaSampler final : public DikinSampler {
 
   Status begin_round(int64_t r0, int64_t r1) {
     const int64_t n = r1 - r0;
-    if (n > 0 && static_cast<size_t>(n * p_.C * body_->d) > rec_.n)
-      LEMMA_RETURN_IF_ERROR(rec_.alloc(static_cast<size_t>(n * p_.C * body_->d)));
-    dp_.rec = rec_.p;
+    if (n > 0 && static_cast<size_t>(n * p_.C * body_->d) > rec_.size())
+      LEMMA_RETURN_IF_ERROR(alloc_zeroed(&rec_, static_cast<size_t>(n * p_.C * body_->d)));
+    dp_.rec = rec_.get();
     dp_.rec_k0 = r0;
     dp_.rec_n = n;
     return Status::Ok();
@@ -661,7 +656,7 @@ class CudaSampler final : public DikinSampler {
     const int64_t n = r1 - r0, C = p_.C, d = body_->d;
     if (n > 0) {
       if (static_cast<size_t>(r1 * C * d) > samples_.size()) samples_.resize(static_cast<size_t>(r1 * C * d));
-      DW_CHECK(cudaMemcpy(samples_.data() + r0 * C * d, rec_.p, n * C * d * sizeof(double), cudaMemcpyDeviceToHost));
+      DW_CHECK(cudaMemcpy(samples_.data() + r0 * C * d, rec_.get(), n * C * d * sizeof(double), cudaMemcpyDeviceToHost));
     } else {
       DW_CHECK(cudaDeviceSynchronize());
     }
@@ -672,10 +667,10 @@ class CudaSampler final : public DikinSampler {
   Target target_;
   DikinParams p_;
   DevParams dp_{};
-  DevBuf<double> A_, b_, rn_, tc_, tmean_, tprec_, tX_, ty_, x_, fx_, mats_, hl_, z_, u_, g_, p_hlz_, p_qz_, p_qx_,
+  DeviceBuffer<double> A_, b_, rn_, tc_, tmean_, tprec_, tX_, ty_, x_, fx_, mats_, hl_, z_, u_, g_, p_hlz_, p_qz_, p_qx_,
       p_fz_, rec_;
-  DevBuf<uint8_t> cur_, have_, flag_, status_;
-  DevBuf<unsigned long long> acc_;
+  DeviceBuffer<uint8_t> cur_, have_, flag_, status_;
+  DeviceBuffer<unsigned long long> acc_;
   std::vector<double> samples_;
   int64_t t_ = 0;
   double seconds_ = 0;

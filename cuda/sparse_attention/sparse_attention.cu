@@ -2,7 +2,8 @@
 // native/sparse_attention/sparse_attention.h; the CPU path sparse_attention_cpu.cc is the model).
 //   q [B, Hq, M, D] -> out [B, Hq, M, D] against the key index (mirrored on the device).
 // Tiles: 16 query rows of one (b, kv head) group; CTA = 128 threads = 16 rows x 8 threads.
-//  1. filter_kernel, grid (blocks / 128, tiles): thread = block g, loops d outer / rows inner
+//  1. filter_kernel, grid (tiles, min(blocks / 128, 65535)): thread = block g (striding over the
+//     key blocks when they need more than 65535 CTAs), loops d outer / rows inner
 //     (16 register accumulators): ub = fma(qn, R, <q', c>) >= b and pos_min <= limit sets bit r
 //     of masks[tile][g]. The bound is the CPU's (conservative for any summation order).
 //  2. compact_kernel, grid (tiles): warp ballot + block-wide ordered scan writes the compact list
@@ -21,7 +22,14 @@
 // The backward's atomics make its last bits run-to-run nondeterministic (the forward is not).
 // No dense switch on the GPU (the filter costs ~1/Bs of the scoring there): stats.dense_rows = 0.
 // Device mirror: allocated with room for 2x the blocks; append uploads only the changed tail.
-// Compiled with -Werror=all-warnings; tested by test/gpu/20.sparse-cuda.test.ts (needs a GPU).
+// Grid limits (grid.y <= 65535 on every GPU): tiles always go on grid.x (check_attend caps the
+// rows at 4e9 / Dp, so tiles and rows stay below 2^31); what goes on grid.y is capped at 65535
+// and strided over (filter: key blocks, scatter: B * Hkv) or bounded (rows: key chunks).
+// Device memory: DeviceBuffer (common/device_buffer.cuh), so the mirror and every per-call array
+// count in cuda_bytes_in_use().
+// Compiled with -Werror=all-warnings. Tested by test/native/sparse_attention_cuda_test.cc (CUDA vs
+// CPU vs the fp64 oracle; runs on the emulated device: LEMMA_CUDA=EMULATE) and
+// test/gpu/20.sparse-cuda.test.ts.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -35,6 +43,7 @@
 
 #include "common/launch.cuh"
 #include "common/cuda_check.cuh"
+#include "common/device_buffer.cuh"
 #include "sparse_attention/sparse_attention.h"
 
 namespace lemma {
@@ -45,59 +54,25 @@ constexpr int kSub = 32;       // keys per shared-memory sub-tile
 constexpr int kThreads = 128;  // kRows x 8
 constexpr int kMaxE = 32;      // Dp / 8 <= 32 (D <= 256)
 constexpr int S16 = kSparseSuper;
+constexpr int64_t kMaxGridY = 65535;  // grid.y and grid.z limit of every GPU
 
 enum Mode { kRelu = 0, kSoftTrunc = 1, kSoftFull = 2, kBackward = 3 };
-
-template <class T>
-class DevBuf {
- public:
-  DevBuf() = default;
-  ~DevBuf() {
-    if (p_) cudaFree(p_);
-  }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  Status alloc(size_t n) {
-    if (p_) cudaFree(p_);
-    p_ = nullptr;
-    n_ = n;
-    LEMMA_CUDA_CHECK(cudaMalloc(&p_, std::max<size_t>(n, 1) * sizeof(T)));
-    return Status::Ok();
-  }
-  Status zero() {
-    LEMMA_CUDA_CHECK(cudaMemset(p_, 0, std::max<size_t>(n_, 1) * sizeof(T)));
-    return Status::Ok();
-  }
-  Status put(const T* src, size_t n, size_t at = 0) {
-    if (n) LEMMA_CUDA_CHECK(cudaMemcpy(p_ + at, src, n * sizeof(T), cudaMemcpyHostToDevice));
-    return Status::Ok();
-  }
-  Status get(T* dst, size_t n) const {
-    if (n) LEMMA_CUDA_CHECK(cudaMemcpy(dst, p_, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return Status::Ok();
-  }
-  T* ptr() const { return p_; }
-
- private:
-  T* p_ = nullptr;
-  size_t n_ = 0;
-};
 
 // ------------------------------------------------------------------------ device mirror ---
 struct Mirror {
   uint64_t version = ~uint64_t{0};
   int64_t nb = 0, nb_cap = 0, ns_cap = 0;
-  DevBuf<float> kt, v, bct, brad;
-  DevBuf<int32_t> pos, len, bpos_min;
+  DeviceBuffer<float> kt, v, bct, brad;
+  DeviceBuffer<int32_t> pos, len, bpos_min;
 };
 
 template <class T>
-Status put_heads(const SparseIndex& idx, std::vector<T> SparseHead::*field, DevBuf<T>* dst,
+Status put_heads(const SparseIndex& idx, std::vector<T> SparseHead::*field, DeviceBuffer<T>* dst,
                  size_t head_stride, size_t from) {
   for (size_t h = 0; h < idx.heads.size(); ++h) {
     const std::vector<T>& src = idx.heads[h].*field;
     if (src.size() > from)
-      LEMMA_RETURN_IF_ERROR(dst->put(src.data() + from, src.size() - from, h * head_stride + from));
+      LEMMA_RETURN_IF_ERROR(dst->upload(src.data() + from, src.size() - from, h * head_stride + from));
   }
   return Status::Ok();
 }
@@ -115,7 +90,9 @@ Status mirror_of(const SparseIndex& idx, std::shared_ptr<Mirror>* out) {
   int64_t g_from = 0;
   if (!m || nb > m->nb_cap) {
     m = std::make_shared<Mirror>();
-    m->nb_cap = std::max<int64_t>(2 * nb, 16);
+    // Room for appends: twice the blocks (amortised re-uploads). No larger floor: with many
+    // (b, kv head) pairs of a few blocks each, a floor of 16 blocks multiplied the mirror.
+    m->nb_cap = 2 * std::max<int64_t>(nb, 1);
     m->ns_cap = (m->nb_cap + S16 - 1) / S16;
     LEMMA_RETURN_IF_ERROR(m->kt.alloc(H * m->nb_cap * Bs * D));
     LEMMA_RETURN_IF_ERROR(m->v.alloc(H * m->nb_cap * Bs * Dp));
@@ -191,6 +168,10 @@ __device__ __forceinline__ float group_sum(float x) {
   for (int o = 4; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o, 8);
   return x;
 }
+__device__ __forceinline__ int group_sum_int(int x) {  // exact (a float sum rounds above 2^24)
+  for (int o = 4; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o, 8);
+  return x;
+}
 __device__ __forceinline__ float ipowf(float x, int a) {
   float r = 1.0f;
   for (int i = 0; i < a; ++i) r *= x;
@@ -202,7 +183,7 @@ __global__ void __launch_bounds__(kThreads) filter_kernel(Params p) {
   LEMMA_SHARED(float, qn_s, [kRows]);
   LEMMA_SHARED(float, thr_s, [kRows]);
   LEMMA_SHARED(long long, lim_s, [kRows]);
-  const int t = blockIdx.y;
+  const int t = blockIdx.x;
   int64_t bk, row0;
   int n;
   tile_geometry(p, t, &bk, &row0, &n);
@@ -217,25 +198,27 @@ __global__ void __launch_bounds__(kThreads) filter_kernel(Params p) {
     lim_s[r] = r < n ? p.limit[row0 + r] : -1;
   }
   __syncthreads();
-  const int64_t g = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (g >= p.nb) return;
-  const float* ct = p.bct + bk * p.ns_cap * p.D * S16 + (g / S16) * p.D * S16 + (g % S16);
-  float acc[kRows];
-  for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
-  for (int d = 0; d < p.D; ++d) {
-    const float c = ct[d * S16];
+  // Key blocks g = blockIdx.y * 128 + threadIdx.x, striding by the grid (grid.y <= 65535).
+  for (int64_t g = int64_t(blockIdx.y) * blockDim.x + threadIdx.x; g < p.nb;
+       g += int64_t(gridDim.y) * blockDim.x) {
+    const float* ct = p.bct + bk * p.ns_cap * p.D * S16 + (g / S16) * p.D * S16 + (g % S16);
+    float acc[kRows];
+    for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
+    for (int d = 0; d < p.D; ++d) {
+      const float c = ct[d * S16];
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) acc[r] = fmaf(q_s[r][d], c, acc[r]);
-  }
-  const float R = p.brad[bk * p.ns_cap * S16 + g];
-  const int32_t pmin = p.bpos_min[bk * p.nb_cap + g];
-  uint32_t bits = 0;
+      for (int r = 0; r < kRows; ++r) acc[r] = fmaf(q_s[r][d], c, acc[r]);
+    }
+    const float R = p.brad[bk * p.ns_cap * S16 + g];
+    const int32_t pmin = p.bpos_min[bk * p.nb_cap + g];
+    uint32_t bits = 0;
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
-    const float ub = fmaf(qn_s[r], R, acc[r]);
-    if (r < n && !(ub < thr_s[r]) && pmin <= lim_s[r]) bits |= 1u << r;
+    for (int r = 0; r < kRows; ++r) {
+      const float ub = fmaf(qn_s[r], R, acc[r]);
+      if (r < n && !(ub < thr_s[r]) && pmin <= lim_s[r]) bits |= 1u << r;
+    }
+    p.masks[int64_t(t) * p.nb_cap + g] = bits;
   }
-  p.masks[int64_t(t) * p.nb_cap + g] = bits;
 }
 
 __global__ void __launch_bounds__(256) compact_kernel(Params p) {
@@ -414,6 +397,9 @@ __global__ void __launch_bounds__(kThreads) rows_kernel(Params p) {
     }
   }
   if (scored) atomicAdd(p.scored, scored);
+  // The count's reduction names the whole warp, so every lane takes part, rows past the tile's
+  // end included, before those leave (a shuffle whose mask names an exited lane is undefined).
+  if (MODE != kBackward) cnt = group_sum_int(cnt);
   if (!valid) return;
   if (MODE == kBackward) {
 #pragma unroll
@@ -425,7 +411,6 @@ __global__ void __launch_bounds__(kThreads) rows_kernel(Params p) {
 #pragma unroll
   for (int e = 0; e < kMaxE; ++e)
     if (e < ne) p.po[at * p.Dp + sub + 8 * e] = acc[e];
-  cnt = int(group_sum(float(cnt)));
   if (sub == 0) {
     p.pm[at] = m;
     p.pl[at] = l;
@@ -464,16 +449,19 @@ __global__ void merge_kernel(Params p, bool relu, int D, float* out, float* mo, 
   }
 }
 
-// dk, dv [B*Hkv][N][D] from the block-layout partials.
-__global__ void scatter_kernel(Params p, int64_t N, float* dk, float* dv) {
-  const int64_t bk = blockIdx.y, slot = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+// dk, dv [B*Hkv][N][D] from the block-layout partials. grid (slots / 256, min(B*Hkv, 65535)):
+// heads stride by grid.y (B*Hkv may exceed the 65535 a grid's y dimension allows).
+__global__ void scatter_kernel(Params p, int64_t N, int64_t H, float* dk, float* dv) {
+  const int64_t slot = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (slot >= p.nb * p.Bs) return;
   const int64_t g = slot / p.Bs, j = slot % p.Bs;
-  if (j >= p.len[bk * p.nb_cap + g]) return;
-  const int64_t ps = p.pos[bk * p.nb_cap * p.Bs + slot];
-  for (int d = 0; d < p.D; ++d) {
-    dk[(bk * N + ps) * p.D + d] = p.dkt[bk * p.nb_cap * p.Bs * p.D + (g * p.D + d) * p.Bs + j];
-    dv[(bk * N + ps) * p.D + d] = p.dvp[bk * p.nb_cap * p.Bs * p.Dp + slot * p.Dp + d];
+  for (int64_t bk = blockIdx.y; bk < H; bk += gridDim.y) {
+    if (j >= p.len[bk * p.nb_cap + g]) continue;
+    const int64_t ps = p.pos[bk * p.nb_cap * p.Bs + slot];
+    for (int d = 0; d < p.D; ++d) {
+      dk[(bk * N + ps) * p.D + d] = p.dkt[bk * p.nb_cap * p.Bs * p.D + (g * p.D + d) * p.Bs + j];
+      dv[(bk * N + ps) * p.D + d] = p.dvp[bk * p.nb_cap * p.Bs * p.Dp + slot * p.Dp + d];
+    }
   }
 }
 
@@ -496,11 +484,11 @@ struct Run {
   SparseRows rows;
   Params kp{};
   int64_t R = 0, T = 0, Bs = 0, D = 0, Dp = 0, N = 0;
-  DevBuf<float> qs, qn, thr, po, pm, pl, out, mo, lo;
-  DevBuf<int64_t> limit;
-  DevBuf<uint32_t> masks;
-  DevBuf<int32_t> lists, counts, pc, co, tile_ids;
-  DevBuf<unsigned long long> counters;
+  DeviceBuffer<float> qs, qn, thr, po, pm, pl, out, mo, lo;
+  DeviceBuffer<int64_t> limit;
+  DeviceBuffer<uint32_t> masks;
+  DeviceBuffer<int32_t> lists, counts, pc, co, tile_ids;
+  DeviceBuffer<unsigned long long> counters;
   std::vector<float> m_h, l_h;
   std::vector<int32_t> c_h;
   Run(const SparseIndex& i, const SparseAttendParams& pp) : idx(i), p(pp) {}
@@ -528,15 +516,19 @@ struct Run {
     int dev = 0, sms = 1;
     LEMMA_CUDA_CHECK(cudaGetDevice(&dev));
     LEMMA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    const int64_t C = std::clamp<int64_t>((4 * int64_t(sms) + T - 1) / T, 1, std::max<int64_t>(1, mir->nb / 4));
+    // Tiles go on grid.x (check_attend caps the rows at 4e9 / Dp, so T < 2^28), key chunks on
+    // grid.y (<= 65535).
+    if (T > INT32_MAX) return Status::Error(Code::kRange, "sparse attention: too many row tiles for one launch");
+    const int64_t C = std::clamp<int64_t>((4 * int64_t(sms) + T - 1) / T, 1,
+                                          std::clamp<int64_t>(mir->nb / 4, 1, kMaxGridY));
     LEMMA_RETURN_IF_ERROR(qs.alloc(R * Dp));
-    LEMMA_RETURN_IF_ERROR(qs.put(rows.qs.data(), R * Dp));
+    LEMMA_RETURN_IF_ERROR(qs.upload(rows.qs.data(), R * Dp));
     LEMMA_RETURN_IF_ERROR(qn.alloc(R));
-    LEMMA_RETURN_IF_ERROR(qn.put(rows.qn.data(), R));
+    LEMMA_RETURN_IF_ERROR(qn.upload(rows.qn.data(), R));
     LEMMA_RETURN_IF_ERROR(thr.alloc(R));
-    LEMMA_RETURN_IF_ERROR(thr.put(rows.thr.data(), R));
+    LEMMA_RETURN_IF_ERROR(thr.upload(rows.thr.data(), R));
     LEMMA_RETURN_IF_ERROR(limit.alloc(R));
-    LEMMA_RETURN_IF_ERROR(limit.put(rows.limit.data(), R));
+    LEMMA_RETURN_IF_ERROR(limit.upload(rows.limit.data(), R));
     LEMMA_RETURN_IF_ERROR(masks.alloc(T * mir->nb_cap));
     LEMMA_RETURN_IF_ERROR(lists.alloc(T * mir->nb_cap));
     LEMMA_RETURN_IF_ERROR(counts.alloc(T));
@@ -550,17 +542,18 @@ struct Run {
     LEMMA_RETURN_IF_ERROR(co.alloc(R));
     LEMMA_RETURN_IF_ERROR(counters.alloc(2));
     LEMMA_RETURN_IF_ERROR(counters.zero());
-    kp.kt = mir->kt.ptr(), kp.v = mir->v.ptr(), kp.bct = mir->bct.ptr(), kp.brad = mir->brad.ptr();
-    kp.pos = mir->pos.ptr(), kp.len = mir->len.ptr(), kp.bpos_min = mir->bpos_min.ptr();
+    kp.kt = mir->kt.get(), kp.v = mir->v.get(), kp.bct = mir->bct.get(), kp.brad = mir->brad.get();
+    kp.pos = mir->pos.get(), kp.len = mir->len.get(), kp.bpos_min = mir->bpos_min.get();
     kp.nb = mir->nb, kp.nb_cap = mir->nb_cap, kp.ns_cap = mir->ns_cap;
     kp.D = int(D), kp.Dp = int(Dp), kp.Bs = int(Bs);
-    kp.qs = qs.ptr(), kp.qn = qn.ptr(), kp.thr = thr.ptr(), kp.limit = limit.ptr();
+    kp.qs = qs.get(), kp.qn = qn.get(), kp.thr = thr.get(), kp.limit = limit.get();
     kp.M = p.M, kp.Hq = p.Hq, kp.Hkv = Hkv, kp.G = G, kp.GM = GM, kp.nt = nt;
-    kp.masks = masks.ptr(), kp.lists = lists.ptr(), kp.counts = counts.ptr();
+    kp.masks = masks.get(), kp.lists = lists.get(), kp.counts = counts.get();
     kp.C = int(C), kp.alpha = p.alpha, kp.scale = float(p.scale);
-    kp.po = po.ptr(), kp.pm = pm.ptr(), kp.pl = pl.ptr(), kp.pc = pc.ptr(), kp.R = R;
-    kp.scored = counters.ptr(), kp.visited = counters.ptr() + 1;
-    LEMMA_LAUNCH(filter_kernel, dim3(unsigned((kp.nb + kThreads - 1) / kThreads), unsigned(T)), kThreads)(kp);
+    kp.po = po.get(), kp.pm = pm.get(), kp.pl = pl.get(), kp.pc = pc.get(), kp.R = R;
+    kp.scored = counters.get(), kp.visited = counters.get() + 1;
+    LEMMA_LAUNCH(filter_kernel, dim3(unsigned(T), unsigned(std::min<int64_t>((kp.nb + kThreads - 1) / kThreads, kMaxGridY))),
+                 kThreads)(kp);
     LEMMA_CUDA_CHECK_LAUNCH("sparse filter_kernel");
     LEMMA_LAUNCH(compact_kernel, unsigned(T), 256)(kp);
     LEMMA_CUDA_CHECK_LAUNCH("sparse compact_kernel");
@@ -568,12 +561,12 @@ struct Run {
   }
 
   Status merge(bool relu) {
-    LEMMA_LAUNCH(merge_kernel, unsigned(R), 64)(kp, relu, int(D), out.ptr(), mo.ptr(), lo.ptr(), co.ptr());
+    LEMMA_LAUNCH(merge_kernel, unsigned(R), 64)(kp, relu, int(D), out.get(), mo.get(), lo.get(), co.get());
     LEMMA_CUDA_CHECK_LAUNCH("sparse merge_kernel");
     m_h.resize(R), l_h.resize(R), c_h.resize(R);
-    LEMMA_RETURN_IF_ERROR(mo.get(m_h.data(), R));
-    LEMMA_RETURN_IF_ERROR(lo.get(l_h.data(), R));
-    LEMMA_RETURN_IF_ERROR(co.get(c_h.data(), R));
+    LEMMA_RETURN_IF_ERROR(mo.download(m_h.data(), R));
+    LEMMA_RETURN_IF_ERROR(lo.download(l_h.data(), R));
+    LEMMA_RETURN_IF_ERROR(co.download(c_h.data(), R));
     return Status::Ok();
   }
 
@@ -583,7 +576,7 @@ struct Run {
 
   Status stats_into(SparseStats* st) {
     unsigned long long cn[2];
-    LEMMA_RETURN_IF_ERROR(counters.get(cn, 2));
+    LEMMA_RETURN_IF_ERROR(counters.download(cn, 2));
     st->keys_scored = double(cn[0]);
     st->blocks_visited = double(cn[1]);
     st->rows = R;
@@ -642,8 +635,8 @@ Status sparse_attend_cuda(const SparseIndex& idx, const SparseAttendParams& p, c
     }
     if (!redo.empty()) {
       LEMMA_RETURN_IF_ERROR(run.tile_ids.alloc(redo.size()));
-      LEMMA_RETURN_IF_ERROR(run.tile_ids.put(redo.data(), redo.size()));
-      run.kp.tile_ids = run.tile_ids.ptr();
+      LEMMA_RETURN_IF_ERROR(run.tile_ids.upload(redo.data(), redo.size()));
+      run.kp.tile_ids = run.tile_ids.get();
       run.kp.all_blocks = true;
       LEMMA_RETURN_IF_ERROR(run.launch_rows<kSoftFull>(int(redo.size())));
       run.kp.tile_ids = nullptr;
@@ -651,7 +644,7 @@ Status sparse_attend_cuda(const SparseIndex& idx, const SparseAttendParams& p, c
       LEMMA_RETURN_IF_ERROR(run.merge(false));
     }
   }
-  LEMMA_RETURN_IF_ERROR(run.out.get(out, run.R * run.D));
+  LEMMA_RETURN_IF_ERROR(run.out.download(out, run.R * run.D));
   LEMMA_RETURN_IF_ERROR(run.stats_into(&st));
   if (stats) *stats = st;
   return Status::Ok();
@@ -669,7 +662,7 @@ Status sparse_relu_backward_cuda(const SparseIndex& idx, const SparseAttendParam
   LEMMA_RETURN_IF_ERROR(run.merge(true));
   const int64_t R = run.R, D = run.D, Dp = run.Dp, H = int64_t(idx.heads.size());
   std::vector<float> o(R * D), dOp(R * Dp, 0.0f), dvec(R);
-  LEMMA_RETURN_IF_ERROR(run.out.get(o.data(), R * D));
+  LEMMA_RETURN_IF_ERROR(run.out.download(o.data(), R * D));
   for (int64_t row = 0; row < R; ++row) {
     double s = 0;
     for (int64_t d = 0; d < D; ++d) {
@@ -678,11 +671,11 @@ Status sparse_relu_backward_cuda(const SparseIndex& idx, const SparseAttendParam
     }
     dvec[row] = float(s);
   }
-  DevBuf<float> dO_d, dvec_d, dq_d, dkt_d, dvp_d, dk_d, dv_d;
+  DeviceBuffer<float> dO_d, dvec_d, dq_d, dkt_d, dvp_d, dk_d, dv_d;
   LEMMA_RETURN_IF_ERROR(dO_d.alloc(R * Dp));
-  LEMMA_RETURN_IF_ERROR(dO_d.put(dOp.data(), R * Dp));
+  LEMMA_RETURN_IF_ERROR(dO_d.upload(dOp.data(), R * Dp));
   LEMMA_RETURN_IF_ERROR(dvec_d.alloc(R));
-  LEMMA_RETURN_IF_ERROR(dvec_d.put(dvec.data(), R));
+  LEMMA_RETURN_IF_ERROR(dvec_d.upload(dvec.data(), R));
   LEMMA_RETURN_IF_ERROR(dq_d.alloc(R * Dp));
   LEMMA_RETURN_IF_ERROR(dq_d.zero());
   const int64_t cap = run.kp.nb_cap * run.Bs;
@@ -693,16 +686,17 @@ Status sparse_relu_backward_cuda(const SparseIndex& idx, const SparseAttendParam
   const int64_t N = run.N;
   LEMMA_RETURN_IF_ERROR(dk_d.alloc(H * N * D));
   LEMMA_RETURN_IF_ERROR(dv_d.alloc(H * N * D));
-  run.kp.dO = dO_d.ptr(), run.kp.dvec = dvec_d.ptr(), run.kp.mf = run.mo.ptr(), run.kp.lf = run.lo.ptr();
-  run.kp.dq = dq_d.ptr(), run.kp.dkt = dkt_d.ptr(), run.kp.dvp = dvp_d.ptr();
+  run.kp.dO = dO_d.get(), run.kp.dvec = dvec_d.get(), run.kp.mf = run.mo.get(), run.kp.lf = run.lo.get();
+  run.kp.dq = dq_d.get(), run.kp.dkt = dkt_d.get(), run.kp.dvp = dvp_d.get();
   LEMMA_RETURN_IF_ERROR(run.launch_rows<kBackward>(int(run.T)));
-  LEMMA_LAUNCH(scatter_kernel, dim3(unsigned((run.kp.nb * run.Bs + 255) / 256), unsigned(H)), 256)(run.kp, N, dk_d.ptr(), dv_d.ptr());
+  LEMMA_LAUNCH(scatter_kernel, dim3(unsigned((run.kp.nb * run.Bs + 255) / 256), unsigned(std::min<int64_t>(H, kMaxGridY))),
+               256)(run.kp, N, H, dk_d.get(), dv_d.get());
   LEMMA_CUDA_CHECK_LAUNCH("sparse scatter_kernel");
   std::vector<float> dqp(R * Dp);
-  LEMMA_RETURN_IF_ERROR(dq_d.get(dqp.data(), R * Dp));
+  LEMMA_RETURN_IF_ERROR(dq_d.download(dqp.data(), R * Dp));
   for (int64_t row = 0; row < R; ++row) std::memcpy(dq + row * D, dqp.data() + row * Dp, sizeof(float) * D);
-  LEMMA_RETURN_IF_ERROR(dk_d.get(dk, H * N * D));
-  LEMMA_RETURN_IF_ERROR(dv_d.get(dv, H * N * D));
+  LEMMA_RETURN_IF_ERROR(dk_d.download(dk, H * N * D));
+  LEMMA_RETURN_IF_ERROR(dv_d.download(dv, H * N * D));
   SparseStats st;
   LEMMA_RETURN_IF_ERROR(run.stats_into(&st));
   if (stats) *stats = st;

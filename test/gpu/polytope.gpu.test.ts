@@ -6,7 +6,11 @@
  * Hessian blocks per chain): ≥ 95% of 64 chains identical within 1e-6 over 200 steps, with the
  * same acceptance; a callback target on the GPU equals linear(c) on the GPU; uniform moments of
  * 1024 GPU chains on the cube d = 5 within 3·SE; configurations the GPU lacks raise
- * ERR_CUDA_UNAVAILABLE. Skipped, with the reason printed, when no GPU is usable.
+ * ERR_CUDA_UNAVAILABLE. Skipped, with the reason printed, when no GPU is usable. On the emulated
+ * device (capabilities().cuda.emulated: the kernels run on the CPU, ~2,000 chain-steps/s at d = 5)
+ * the same checks run with fewer chains and steps (32 × 100 for the cube and the simplex, 4 × 12
+ * at d = 150, 8 × 100 for the callback, 128 × 300 for the moments: about 40 s in all); the
+ * real-GPU sizes are unchanged.
  */
 import test from 'ava';
 import * as lemma from '../../lib/index.js';
@@ -18,6 +22,7 @@ if (!usable) {
   console.log(`test/gpu/polytope.gpu.test.ts skipped: no usable GPU (${c.compiled ? c.reason : 'lemma was built without CUDA'})`);
 }
 const gpuTest = usable ? test.serial : test.skip;
+const emulated = usable && lemma.capabilities().cuda.emulated;
 
 function randomPolytope(d: number, M: number, seed: number): lemma.polytope.ConvexBody {
   const g = normal(rng(seed));
@@ -30,14 +35,14 @@ function randomPolytope(d: number, M: number, seed: number): lemma.polytope.Conv
   return lemma.polytope.halfspaces(A, b);
 }
 
-for (const [name, make] of [
-  ['cube d = 10', () => cube(10)],
-  ['simplex d = 40', () => simplex(40)],
-  ['random polytope d = 150, M = 600', () => randomPolytope(150, 600, 5)],
+for (const [name, make, emuChains, emuSteps] of [
+  ['cube d = 10', () => cube(10), 32, 100],
+  ['simplex d = 40', () => simplex(40), 32, 100],
+  ['random polytope d = 150, M = 600', () => randomPolytope(150, 600, 5), 4, 12],
 ] as const) {
   gpuTest(`GPU chains = CPU chains (same seed): ${name}`, async (t) => {
     const body = make();
-    const opts = { chains: 64, steps: 200, burnIn: 0, seed: 2024 };
+    const opts = { chains: emulated ? emuChains : 64, steps: emulated ? emuSteps : 200, burnIn: 0, seed: 2024 };
     const cpu = await lemma.sample.dikin(body, lemma.sample.uniform(), { ...opts, device: 'cpu' });
     const gpu = await lemma.sample.dikin(body, lemma.sample.uniform(), { ...opts, device: 'cuda' });
     t.is(gpu.device, 'cuda');
@@ -60,7 +65,7 @@ for (const [name, make] of [
 gpuTest('GPU: a callback target reproduces linear(c)', async (t) => {
   const body = cube(3);
   const c = [0.5, -1, 2];
-  const opts = { chains: 32, steps: 300, seed: 7, device: 'cuda' as const };
+  const opts = { chains: emulated ? 8 : 32, steps: emulated ? 100 : 300, seed: 7, device: 'cuda' as const };
   const a = await lemma.sample.dikin(body, lemma.sample.linear(c), opts);
   const b = await lemma.sample.dikin(body, lemma.sample.callback((p) => {
     const out = new Float64Array(p.shape[0]);
@@ -73,9 +78,11 @@ gpuTest('GPU: a callback target reproduces linear(c)', async (t) => {
   body.dispose();
 });
 
-gpuTest('GPU: uniform moments on the cube d = 5 with 1024 chains', async (t) => {
+const momentChains = emulated ? 128 : 1024, momentSteps = emulated ? 300 : 2000;
+gpuTest(`GPU: uniform moments on the cube d = 5 with ${momentChains} chains`, async (t) => {
   const body = cube(5);
-  const r = await lemma.sample.dikin(body, lemma.sample.uniform(), { chains: 1024, steps: 2000, burnIn: 500, seed: 9, device: 'cuda' });
+  const r = await lemma.sample.dikin(body, lemma.sample.uniform(),
+    { chains: momentChains, steps: momentSteps, burnIn: momentSteps / 4, seed: 9, device: 'cuda' });
   for (let j = 0; j < 5; j++) {
     const m = moments(coord(r, j), r.ess[j]);
     t.true(Math.abs(m.mean) <= 3 * m.seMean, `x${j} mean ${m.mean} ± ${m.seMean}`);
