@@ -64,6 +64,25 @@ export interface NativeDpParams {
 /** An opaque, type-tagged native handle to a device buffer. */
 export type DeviceHandle = { readonly __deviceHandle: unique symbol };
 
+/** What the emulated CUDA device reports (cuda/emulate/control.h). */
+export interface NativeEmulatorInfo {
+  major: number; minor: number; family: string; smemOptin: number;
+  /** Capacity and bytes allocated right now on the emulated device (the runtime's view). */
+  memory: number; memoryUsed: number;
+  launches: number; blocks: number; threads: number; switches: number;
+}
+/**
+ * The emulated device's test hooks (cuda/emulate/control.h), present only in LEMMA_CUDA=EMULATE
+ * builds. For tests only: not part of lemma's API. 'reset' waits for every stream.
+ */
+export interface NativeCudaEmulator {
+  (op: 'failAllocationAfter', k: number): void;
+  (op: 'injectFault', why: string): void;
+  (op: 'reset'): void;
+  (op: 'faultMessage'): string;
+  (op: 'info'): NativeEmulatorInfo;
+}
+
 /** Sparse attention (native/sparse_attention/sparse_attention.h). */
 export type SparseIndexHandle = { readonly __sparseIndexHandle: unique symbol };
 export interface NativeSparseIndexParams {
@@ -116,6 +135,8 @@ export interface Native {
   cudaUpload(data: FloatArray, dtype: 0 | 1 | 2): Promise<DeviceHandle>;
   cudaDownload(h: DeviceHandle, out: FloatArray): Promise<void>;
   cudaFree(h: DeviceHandle): void;
+  cudaSynchronize(): Promise<void>;
+  cudaEmulator?: NativeCudaEmulator;
   attentionForwardCuda(q: DeviceHandle, k: DeviceHandle, v: DeviceHandle, out: DeviceHandle, lse: DeviceHandle,
     p: NativeAttentionParams, precision: 0 | 1 | 2 | 3): Promise<void>;
   attentionBackwardCuda(q: DeviceHandle, k: DeviceHandle, v: DeviceHandle, out: DeviceHandle, lse: DeviceHandle,

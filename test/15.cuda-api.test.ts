@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 import * as lemma from '../lib/index.js';
+import { native } from '../lib/binding.js';
 
 const host = { data: new Float32Array(16), shape: [1, 1, 2, 8] };
 const noGpu = !lemma.cudaAvailable();
@@ -29,4 +30,13 @@ test('cuda argument validation', async (t) => {
 test('memory() reports a number of bytes', (t) => {
   const m = lemma.cuda.memory();
   t.true(Number.isInteger(m.bytesInUse) && m.bytesInUse >= 0);
+});
+
+(noGpu ? test : test.skip)('lemma.cuda.synchronize() without a GPU resolves at once; memory() stays 0', async (t) => {
+  await lemma.cuda.synchronize();
+  t.is(lemma.cuda.memory().bytesInUse, 0);
+});
+
+test("the emulated device's test hooks exist only in the emulated build", (t) => {
+  t.is(typeof native.cudaEmulator === 'function', lemma.capabilities().cuda.emulated === true);
 });

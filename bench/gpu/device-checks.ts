@@ -24,6 +24,7 @@ const DTYPE: Record<string, lemma.cuda.DeviceDtype> = { fp32: 'float32', tf32: '
 
 async function roundTrip(): Promise<string[]> {
   const f: string[] = [];
+  await lemma.cuda.synchronize(); // frees run off the event loop: memory() is exact after this
   const before = lemma.cuda.memory().bytesInUse;
   const host = { data: gaussian(1000, 1), shape: [10, 100] };
   for (const dtype of lemma.cuda.DEVICE_DTYPES) {
@@ -42,6 +43,7 @@ async function roundTrip(): Promise<string[]> {
       if ((e2 as { code?: string }).code !== 'ERR_DISPOSED') f.push(`toHost after dispose: ${String(e2)}`);
     }
   }
+  await lemma.cuda.synchronize();
   const after = lemma.cuda.memory().bytesInUse;
   if (after !== before) f.push(`memory after dispose ${after} != before ${before}`);
   return f;
@@ -49,6 +51,7 @@ async function roundTrip(): Promise<string[]> {
 
 async function attentionOnDevice(): Promise<string[]> {
   const f: string[] = [];
+  await lemma.cuda.synchronize(); // frees run off the event loop: memory() is exact after this
   const before = lemma.cuda.memory().bytesInUse;
   const shapes = [
     { B: 1, Hq: 4, Hkv: 2, Nq: 300, Nk: 515, D: 64, causal: true },
@@ -96,6 +99,7 @@ async function attentionOnDevice(): Promise<string[]> {
     if (!(eh <= TOL.fp32)) f.push(`${JSON.stringify(c)} host→cuda: out error ${eh}`);
     if (!(h.out.data instanceof Float32Array)) f.push('host→cuda: out is not a Float32Array');
   }
+  await lemma.cuda.synchronize();
   const after = lemma.cuda.memory().bytesInUse;
   if (after !== before) f.push(`memory after all disposed ${after} != before ${before}`);
   return f;

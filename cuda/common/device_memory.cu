@@ -1,17 +1,26 @@
 // Device memory for lemma: tracked allocations (cuda_alloc / cuda_free / cuda_bytes_in_use),
-// uploads and downloads with dtype conversion on the device, streams, event timing, and the
-// stream-ordered Workspace used by the attention launchers.
+// frees handed to a reclaimer thread (cuda_free_deferred / cuda_synchronize), uploads and
+// downloads with dtype conversion on the device, streams, event timing, and the stream-ordered
+// Workspace used by the launchers.
 //   convert: fp64/fp32 -> fp32/fp16/bf16 rounds once to nearest-even; downloads are exact.
-// Tested by test/native/attention_cuda_test.cc (uploads/downloads round-trip every case) and the
-// JS device-tensor checks.
+//   accounting: g_bytes_in_use counts a block from its allocation until it is released to the
+//     runtime: cudaFree has returned, or the stream has reached a Workspace's cudaFreeAsync (a
+//     host function queued behind the free subtracts it). Never less than what lemma holds.
+// Tested by test/native/attention_cuda_test.cc (uploads/downloads round-trip every case) and,
+// on the emulated device, test/gpu/17.cuda-memory.test.ts (dispose during calls, exact
+// accounting, OOM and sticky faults).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <cstdint>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "attention/attention_cuda.h"
@@ -83,6 +92,45 @@ Status repack_from(const void* src, int64_t src_cols, void* dst, Elt dst_t, int6
   return Status::Error(Code::kInternal, "repack: bad destination type");
 }
 
+// Stream-ordered release of workspace bytes: runs on the stream after the cudaFreeAsync calls
+// queued before it. The byte count travels in the pointer (no allocation to leak if it never
+// runs: CUDA skips host functions once the context is broken, and then nothing is usable anyway).
+void CUDART_CB release_bytes(void* bytes) {
+  g_bytes_in_use -= static_cast<int64_t>(reinterpret_cast<uintptr_t>(bytes));
+}
+
+// The reclaimer: one thread that cuda_free()s what cuda_free_deferred hands it, so the event loop
+// never waits in cudaFree (which waits for the whole device). `queued` / `freed` count requests,
+// so cuda_synchronize waits only for those made before it.
+struct Reclaimer {
+  std::mutex mu;
+  std::condition_variable work, done;
+  std::deque<void*> q;
+  uint64_t queued = 0, freed = 0;
+  bool started = false;
+};
+Reclaimer& reclaimer() {
+  static auto* r = new Reclaimer();  // never destroyed: finalizers may hand it pointers at exit
+  return *r;
+}
+
+void reclaim_loop() {
+  Reclaimer& r = reclaimer();
+  std::unique_lock<std::mutex> lock(r.mu);
+  for (;;) {
+    r.work.wait(lock, [&] { return !r.q.empty(); });
+    std::deque<void*> batch;
+    batch.swap(r.q);
+    lock.unlock();
+    // The count drops even when the runtime refuses (a broken context): the memory is not lemma's
+    // to use any more, and only destroying the context would give it back.
+    for (void* p : batch) cuda_free(p);
+    lock.lock();
+    r.freed += batch.size();
+    r.done.notify_all();
+  }
+}
+
 bool pools_supported() {
   int dev = 0;
   if (cudaGetDevice(&dev) != cudaSuccess) {
@@ -103,10 +151,27 @@ Status cuda_require_device() {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
-    cudaGetLastError();
-    return Status::Error(Code::kCudaUnavailable,
-                         std::string("no usable CUDA device: ") + cudaGetErrorName(e) + " (" +
-                             cudaGetErrorString(e) + ")");
+    switch (e) {
+      // The errors that break a context that worked (a faulting kernel, an ECC error): every
+      // later call returns them. The device exists, so this is ERR_CUDA naming the fault.
+      case cudaErrorECCUncorrectable:
+      case cudaErrorIllegalAddress:
+      case cudaErrorLaunchTimeout:
+      case cudaErrorContextIsDestroyed:
+      case cudaErrorAssert:
+      case cudaErrorHardwareStackError:
+      case cudaErrorIllegalInstruction:
+      case cudaErrorMisalignedAddress:
+      case cudaErrorInvalidAddressSpace:
+      case cudaErrorInvalidPc:
+      case cudaErrorLaunchFailure:
+        return cuda_status(e, "cudaGetDeviceCount", __FILE__, __LINE__);
+      default:
+        cudaGetLastError();
+        return Status::Error(Code::kCudaUnavailable,
+                             std::string("no usable CUDA device: ") + cudaGetErrorName(e) + " (" +
+                                 cudaGetErrorString(e) + ")");
+    }
   }
   if (count == 0)
     return Status::Error(Code::kCudaUnavailable, "no usable CUDA device: cudaGetDeviceCount reported 0");
@@ -139,11 +204,18 @@ Status Workspace::alloc(void** p, size_t bytes) {
   return Status::Ok();
 }
 
+// Pooled blocks stay counted until the stream reaches their cudaFreeAsync (release_bytes runs
+// behind them), so cuda_bytes_in_use() never under-reports and is exact after a stream sync.
 Workspace::~Workspace() {
   bool synced = false;
+  size_t pending = 0;  // bytes whose stream-ordered free was queued
   for (const Block& b : blocks_) {
     if (b.pooled) {
-      if (cudaFreeAsync(b.p, stream_) != cudaSuccess) cudaGetLastError();
+      if (cudaFreeAsync(b.p, stream_) == cudaSuccess) {
+        pending += b.bytes;
+        continue;
+      }
+      cudaGetLastError();  // a broken context: the block is lost with it
     } else {
       if (!synced) {
         if (cudaStreamSynchronize(stream_) != cudaSuccess) cudaGetLastError();
@@ -152,6 +224,13 @@ Workspace::~Workspace() {
       if (cudaFree(b.p) != cudaSuccess) cudaGetLastError();
     }
     g_bytes_in_use -= static_cast<int64_t>(b.bytes);
+  }
+  if (pending == 0) return;
+  void* arg = reinterpret_cast<void*>(static_cast<uintptr_t>(pending));
+  if (cudaLaunchHostFunc(stream_, release_bytes, arg) != cudaSuccess) {
+    cudaGetLastError();
+    if (cudaStreamSynchronize(stream_) != cudaSuccess) cudaGetLastError();
+    release_bytes(arg);
   }
 }
 
@@ -180,8 +259,49 @@ Status cuda_free(void* p) {
     bytes = it->second;
     alloc_table().erase(it);
   }
-  g_bytes_in_use -= static_cast<int64_t>(bytes);
-  LEMMA_CUDA_CHECK(cudaFree(p));
+  const cudaError_t e = cudaFree(p);
+  g_bytes_in_use -= static_cast<int64_t>(bytes);  // after the free: never under-reports
+  if (e != cudaSuccess) return cuda_status(e, "cudaFree(p)", __FILE__, __LINE__);
+  return Status::Ok();
+}
+
+void cuda_free_deferred(void* p) {
+  if (p == nullptr) return;
+  Reclaimer& r = reclaimer();
+  bool queued = false;
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    if (!r.started) {
+      try {
+        std::thread(reclaim_loop).detach();  // lives as long as the process, like the runtime's
+        r.started = true;
+      } catch (...) {
+      }
+    }
+    if (r.started) {
+      r.q.push_back(p);
+      ++r.queued;
+      queued = true;
+    }
+  }
+  if (queued) {
+    r.work.notify_one();
+  } else {
+    cuda_free(p);  // no thread to be had: free here rather than leak
+  }
+}
+
+Status cuda_synchronize() {
+  Reclaimer& r = reclaimer();
+  {
+    std::unique_lock<std::mutex> lock(r.mu);
+    const uint64_t target = r.queued;
+    r.done.wait(lock, [&] { return r.freed >= target; });
+  }
+  const Status dev = cuda_require_device();
+  if (dev.code == Code::kCudaUnavailable) return Status::Ok();  // nothing can be in use
+  LEMMA_RETURN_IF_ERROR(dev);
+  LEMMA_CUDA_CHECK(cudaDeviceSynchronize());  // every stream, so every release_bytes has run
   return Status::Ok();
 }
 

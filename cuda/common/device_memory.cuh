@@ -26,7 +26,9 @@ Status cuda_repack(const void* src, Elt src_t, int64_t src_cols, void* dst, Elt 
 
 // Stream-ordered scratch memory (cudaMallocAsync when the device has memory pools, else
 // cudaMalloc + a stream sync before cudaFree). Frees everything it holds when destroyed, in
-// stream order, so the memory is released once the queued work that uses it has run.
+// stream order, so the memory is released once the queued work that uses it has run. Its bytes
+// count in cuda_bytes_in_use() until then: a host function queued behind the frees subtracts
+// them when the stream gets there (exact after a sync of the stream).
 class Workspace {
  public:
   explicit Workspace(cudaStream_t s) : stream_(s) {}

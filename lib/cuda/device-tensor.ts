@@ -69,7 +69,12 @@ export class DeviceTensor {
     return { data, shape: this.shape.slice() };
   }
 
-  /** Frees the device memory. Idempotent; later use raises ERR_DISPOSED. */
+  /**
+   * Releases the device memory. Idempotent; later use raises ERR_DISPOSED. Safe while a call
+   * that uses the tensor is still running: that call keeps the memory until it ends, and the
+   * memory is freed after it. Never blocks: the free itself happens off the event loop (see
+   * {@link memory} and {@link synchronize}).
+   */
   dispose(): void {
     const h = this.#handle;
     this.#handle = null;
@@ -111,16 +116,46 @@ export async function tensor(host: Tensor, options?: { dtype?: DeviceDtype }): P
   }
 }
 
-/** @internal an uninitialised device tensor (kernel outputs). */
+/** @internal an uninitialised device tensor (kernel outputs): allocated by the first call that uses it, on a worker thread. */
 export function empty(shape: number[], dtype: DeviceDtype): DeviceTensor {
   const n = shape.reduce((a, b) => a * b, 1);
   return new DeviceTensor(native.cudaAlloc(n, DTYPE_CODE[dtype]), shape, dtype);
 }
 
 /**
- * GPU memory held by lemma: device tensors plus in-flight workspace.
+ * GPU memory held by lemma: the bytes allocated and not yet given back to the CUDA runtime.
+ * That is every live device tensor (allocated by the call that first writes it), a disposed
+ * tensor until the calls still using it have ended and its free has run, and the workspace of
+ * queued work until the stream has passed the point where it is freed. It never reports less
+ * than lemma holds; frees happen off the event loop, so right after `dispose()` the count may
+ * still include the tensor. It is exact after `await lemma.cuda.synchronize()`.
  * @returns `{ bytesInUse }` (0 in a CPU-only build).
+ * @example
+ * t.dispose();
+ * await lemma.cuda.synchronize();
+ * console.log(lemma.cuda.memory().bytesInUse);   // without t
  */
 export function memory(): { bytesInUse: number } {
   return native.cudaMemory();
+}
+
+/**
+ * Waits until the GPU work queued so far has finished and the frees requested so far
+ * (dispose(), finalizers) have run, off the event loop. Afterwards {@link memory} is exact for
+ * everything that settled before the call.
+ * @returns a Promise that resolves when the device is idle (at once in a CPU-only build or
+ *   without a GPU).
+ * @throws LemmaError ERR_CUDA when the device failed (e.g. a faulting kernel broke the context).
+ * @example
+ * for (const t of [out, lse]) t.dispose();
+ * await lemma.cuda.synchronize();
+ * console.log(lemma.cuda.memory().bytesInUse);
+ */
+export async function synchronize(): Promise<void> {
+  const site = new Error();
+  try {
+    await native.cudaSynchronize();
+  } catch (e) {
+    throw fromNative(e, site);
+  }
 }

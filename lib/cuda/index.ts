@@ -1,2 +1,2 @@
-export { DeviceTensor, tensor, memory, isDeviceTensor, DEVICE_DTYPES } from './device-tensor.js';
+export { DeviceTensor, tensor, memory, synchronize, isDeviceTensor, DEVICE_DTYPES } from './device-tensor.js';
 export type { DeviceDtype } from './device-tensor.js';

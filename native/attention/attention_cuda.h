@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "attention/attention.h"
 #include "core/status.h"
@@ -84,13 +85,32 @@ Status attention_backward_cuda_plain(const AttentionParams& p, CudaPrecision pre
                                      const void* v, const void* out, const float* lse,
                                      const void* dout, void* dq, void* dk, void* dv, void* stream);
 
+// The tiles the flash kernels use for this precision and kernel head dim (32, 64, 96, 128 or
+// 256; other D use the next one) on the current device, which depend on its shared memory per
+// block, e.g. "fwd 128x32 small | dkdv 64x32 | dq 64x32 x2": fwd and dq query rows x keys per
+// block, dkdv keys x queries per step, "x2" double-buffered, "small" the small-tile variant
+// (99 KB devices: sm_86, sm_89, sm_120). "" when no device is usable. For tests and benches.
+std::string attention_cuda_tiles(CudaPrecision precision, int64_t D);
+
 // ---- device memory --------------------------------------------------------------------------
-// cudaMalloc / cudaFree with a byte count of what is live (cuda_bytes_in_use). OOM -> ERR_CUDA_OOM.
-// cuda_free synchronises the device (cudaFree does): call it from a worker thread when kernels
-// may still be running. cuda_free(nullptr) is a no-op; freeing an unknown pointer is ERR_INTERNAL.
+// cudaMalloc / cudaFree with a byte count of what is live (cuda_bytes_in_use). OOM -> ERR_CUDA_OOM;
+// a device whose context a fault broke -> ERR_CUDA naming the fault.
+// cuda_free waits for the whole device (cudaFree does): never call it on the event loop; call it
+// from a worker thread, or hand the pointer to cuda_free_deferred. cuda_free(nullptr) is a no-op;
+// freeing an unknown pointer is ERR_INTERNAL.
 Status cuda_alloc(void** p, size_t bytes);
 Status cuda_free(void* p);
-// Bytes held by live cuda_alloc blocks plus in-flight attention workspace.
+// Hands p (from cuda_alloc) to lemma's reclaimer thread, which cuda_free()s it once the device has
+// finished the work queued so far (so work still using p is safe). Returns at once: the one free
+// that the event loop may call. nullptr is a no-op.
+void cuda_free_deferred(void* p);
+// Waits for the frees handed to cuda_free_deferred before this call and for all work queued on
+// the device (every stream). Blocks: worker threads only. Ok when no device is usable.
+Status cuda_synchronize();
+// Device bytes lemma holds: live cuda_alloc blocks (including those waiting in the reclaimer)
+// plus workspace whose stream-ordered free the stream has not reached yet. Never less than
+// what is held; exact once the streams that used workspace are synchronised and the deferred
+// frees are done (after cuda_synchronize()).
 int64_t cuda_bytes_in_use();
 
 // Host -> device with conversion: the host array holds host_bytes bytes of float32

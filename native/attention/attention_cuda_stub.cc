@@ -28,11 +28,14 @@ Status attention_backward_cuda_plain(const AttentionParams&, CudaPrecision, Devi
                                      void*, void*, void*) {
   return unavailable();
 }
+std::string attention_cuda_tiles(CudaPrecision, int64_t) { return ""; }
 Status cuda_alloc(void** p, size_t) {
   *p = nullptr;
   return unavailable();
 }
 Status cuda_free(void* p) { return p == nullptr ? Status::Ok() : unavailable(); }
+void cuda_free_deferred(void*) {}  // cuda_alloc never succeeds here: there is nothing to free
+Status cuda_synchronize() { return Status::Ok(); }
 int64_t cuda_bytes_in_use() { return 0; }
 Status cuda_upload(void*, const void*, size_t, DeviceDtype, bool, void*) { return unavailable(); }
 Status cuda_download(void*, bool, const void*, size_t, DeviceDtype, void*) { return unavailable(); }
