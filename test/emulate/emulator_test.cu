@@ -791,6 +791,16 @@ __global__ void k_planted_race(float* out) {
   // (missing __syncthreads())
   if (t >= 32) out[t - 32] = s[t - 32] + 1.0f;
 }
+// A planted conflict between blocks: every block writes the same 32 words (a missing blockIdx
+// in the index). Blocks run one after another here, so no schedule changes the answer; only the
+// TSan build, where blocks share no happens-before edge, can see it.
+__global__ void k_planted_block_conflict(float* out) { out[threadIdx.x] = float(blockIdx.x); }
+void planted_block_conflict() {
+  Dev<float> d(32);
+  LEMMA_LAUNCH(k_planted_block_conflict, dim3(4), dim3(32))(d.p);
+  (void)d.get();
+}
+
 // True when the race gave the answer a correct kernel would.
 bool planted_race_correct() {
   Dev<float> d(32);
@@ -1513,6 +1523,15 @@ void test_policies() {
   check(status != 0 && contains(out, "ThreadSanitizer: data race"),
         "scheduling: ThreadSanitizer reports the planted missing __syncthreads (even under lockstep)",
         fmt("child exit status %d", status));
+  // Conflicting global writes from different blocks of one launch.
+  const std::string cmd2 = std::string(kChildEnv) + "'" + g_self + "' --child block-race 2>&1";
+  std::string out2;
+  FILE* p2 = popen(cmd2.c_str(), "r");
+  while (p2 != nullptr && (n = std::fread(buf, 1, sizeof buf, p2)) > 0) out2.append(buf, n);
+  const int status2 = p2 != nullptr ? pclose(p2) : -1;
+  check(status2 != 0 && contains(out2, "ThreadSanitizer: data race"),
+        "scheduling: ThreadSanitizer reports blocks of one launch writing the same global words",
+        fmt("child exit status %d", status2));
 }
 
 void run_primitives() {
@@ -1539,6 +1558,8 @@ int child_main(const std::string& mode) {
     if (!kTsan) std::printf("race %s\n", planted_race_correct() ? "correct" : "wrong");
   } else if (mode == "race") {
     std::printf("race %s\n", planted_race_correct() ? "correct" : "wrong");
+  } else if (mode == "block-race") {
+    planted_block_conflict();
   } else if (mode == "arch") {
     const std::string a = arch ? arch : "8.0";
     test_smem_limits(a.c_str(), a == "8.6" ? 99 * 1024 : a == "9.0" ? 227 * 1024 : 163 * 1024);
