@@ -5,7 +5,7 @@
 // emulated tests against the copy and runs the test that should catch it. Every mutant must make
 // its test fail (a wrong answer, a device fault, or a timeout); a mutant that survives, or whose
 // pattern no longer matches the sources, fails this script.
-//   node scripts/emulated/mutants.js [--build DIR] [--only NAME[,NAME...]] [--list]
+//   node scripts/emulated/mutants.js [--build DIR] [--only NAME[,NAME...]] [--check]
 // The build directory (default build-mutants/) keeps a pristine copy of cuda/ with the original
 // timestamps, so each mutant recompiles only the translation units that include the mutated file.
 'use strict';
@@ -25,6 +25,9 @@ const only = opt('--only', '') ? opt('--only', '').split(',') : null;
 // Tests, as argv after the executable; all run on the emulated device with its default
 // (rotating) schedule, so run-ahead warps expose missing barriers.
 const ATT = (filter) => ({ exe: 'attention_cuda_test', argv: ['--quick', '--filter', filter] });
+const SPARSE = { exe: 'sparse_attention_cuda_test', argv: ['--quick'] };
+const DIKIN = { exe: 'polytope_cuda_test', argv: [] };
+const DP = { exe: 'dp_cuda_test', argv: [] };
 const ATT_SHAPE = 'B=2 Hq=3 Hkv=3 Nq=64 Nk=64 D=64 causal=1';
 const ATT_LONG = 'B=1 Hq=1 Hkv=1 Nq=257 Nk=257 D=64 causal=1';  // several key blocks: a pipeline
 const ATT_CAUSAL = 'B=3 Hq=1 Hkv=1 Nq=100 Nk=37 D=64 causal=1';
@@ -107,11 +110,57 @@ const MUTANTS = [
     new: 'dst[i] = c <= src_cols ?',
     test: ATT('bf16/bfloat16 B=2 Hq=3 Hkv=3 Nq=64 Nk=64 D=48 causal=0'),
   },
+  {
+    name: 'sparse-rows-no-barrier',
+    what: 'sparse rows kernel: the barrier after staging a K^T sub-tile removed',
+    file: 'sparse_attention/sparse_attention.cu',
+    old: '        k_s[i] = k0 + j < p.Bs ? kt[(g * p.D + d) * p.Bs + k0 + j] : 0.0f;\n      }\n      __syncthreads();\n',
+    new: '        k_s[i] = k0 + j < p.Bs ? kt[(g * p.D + d) * p.Bs + k0 + j] : 0.0f;\n      }\n',
+    test: SPARSE,
+  },
+  {
+    name: 'sparse-filter-causal-off-by-one',
+    what: 'sparse filter: a block whose first key sits exactly at a row\'s causal limit is dropped',
+    file: 'sparse_attention/sparse_attention.cu',
+    old: 'pmin <= lim_s[r]) bits |= 1u << r;',
+    new: 'pmin < lim_s[r]) bits |= 1u << r;',
+    test: SPARSE,
+  },
+  {
+    name: 'dikin-block-sum-no-barrier',
+    what: 'Dikin walk: block_sum reads the warp partials without the barrier after writing them',
+    file: 'polytope/dikin_walk.cu',
+    old: '  if (l == 0) red[w] = v;\n  __syncthreads();\n',
+    new: '  if (l == 0) red[w] = v;\n',
+    test: DIKIN,
+  },
+  {
+    name: 'dikin-cholesky-no-barrier',
+    what: 'Dikin walk: the Cholesky update starts before the pivot column is scaled',
+    file: 'polytope/dikin_walk.cu',
+    old: 'L[i * d + k] /= lkk;\n    __syncthreads();\n',
+    new: 'L[i * d + k] /= lkk;\n',
+    test: DIKIN,
+  },
+  {
+    name: 'dp-segment-sum-short',
+    what: 'dp query: the lane-segment reduction starts one level too low (drops half the lanes)',
+    file: 'dp/dp_query.cu',
+    old: 'for (int off = seg >> 1; off > 0; off >>= 1)',
+    new: 'for (int off = seg >> 2; off > 0; off >>= 1)',
+    test: DP,
+  },
 ];
 
-if (args.includes('--list')) {
-  for (const m of MUTANTS) console.log(`${m.name.padEnd(28)} ${m.file.padEnd(34)} ${m.what}`);
-  process.exit(0);
+if (args.includes('--list') || args.includes('--check')) {
+  // --check: every pattern still matches the sources (no build).
+  let bad = 0;
+  for (const m of MUTANTS) {
+    const ok = fs.readFileSync(path.join(root, 'cuda', m.file), 'utf8').includes(m.old);
+    bad += ok ? 0 : 1;
+    console.log(`${ok ? 'ok    ' : 'BROKEN'} ${m.name.padEnd(28)} ${m.file.padEnd(34)} ${m.what}`);
+  }
+  process.exit(bad ? 1 : 0);
 }
 
 function sh(cmd, argv, opts = {}) {
