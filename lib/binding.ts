@@ -103,6 +103,13 @@ export interface NativeSparseStats {
 }
 export interface NativeSparseReport { rowPtr: Float64Array; keys: Int32Array; scores: Float32Array }
 
+export interface NativePolyAttentionParams {
+  B: number; Hq: number; Hkv: number; Nq: number; Nk: number; D: number;
+  scale: number; degree: number; causal: boolean; chunk: number;
+  /** Float64Array only: the pair-by-pair oracle instead of the chunked algorithm. */
+  ref?: boolean;
+}
+
 export interface Native {
   sparseIndexBuild(k: Float32Array, v: Float32Array, p: NativeSparseIndexParams): Promise<SparseIndexHandle>;
   sparseIndexBuildSync(k: Float32Array, v: Float32Array, p: NativeSparseIndexParams): SparseIndexHandle;
@@ -130,6 +137,11 @@ export interface Native {
     dOut: Float64Array, dq: Float64Array, dk: Float64Array, dv: Float64Array, p: NativeSparseRefParams): Promise<void>;
   sparseReluBackwardRefSync(q: Float64Array, k: Float64Array, v: Float64Array, thresholds: Float64Array,
     dOut: Float64Array, dq: Float64Array, dk: Float64Array, dv: Float64Array, p: NativeSparseRefParams): void;
+  polyAttentionForward(q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray, norm: FloatArray,
+    p: NativePolyAttentionParams): Promise<void>;
+  polyAttentionBackward(q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray, norm: FloatArray,
+    dOut: FloatArray, dq: FloatArray, dk: FloatArray, dv: FloatArray, p: NativePolyAttentionParams): Promise<void>;
+  polyAttentionFeatures(D: number, degree: number): number;
   cudaMemory(): { bytesInUse: number };
   cudaAlloc(elements: number, dtype: 0 | 1 | 2): DeviceHandle;
   cudaUpload(data: FloatArray, dtype: 0 | 1 | 2): Promise<DeviceHandle>;

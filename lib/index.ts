@@ -3,6 +3,7 @@
  * with CUDA kernels). Re-exports only.
  */
 export * as attention from './attention/index.js';
+export * as polyAttention from './poly-attention/index.js';
 export * as polytope from './polytope/index.js';
 export * as sample from './sample/index.js';
 export * as sparse from './sparse/index.js';

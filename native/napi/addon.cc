@@ -22,6 +22,7 @@ void register_polytope(Napi::Env env, Napi::Object exports);
 void register_sparse_attention(Napi::Env env, Napi::Object exports);
 void register_cuda(Napi::Env env, Napi::Object exports);
 void register_dp(Napi::Env env, Napi::Object exports);
+void register_poly_attention(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -95,6 +96,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_sparse_attention(env, exports);
   register_cuda(env, exports);
   register_dp(env, exports);
+  register_poly_attention(env, exports);
   return exports;
 }
 
