@@ -4,6 +4,7 @@
  */
 export * as attention from './attention/index.js';
 export * as polyAttention from './poly-attention/index.js';
+export * as nn from './nn/index.js';
 export * as polytope from './polytope/index.js';
 export * as sample from './sample/index.js';
 export * as sparse from './sparse/index.js';

@@ -15,7 +15,7 @@ test('shapes, dtypes and options are checked before any work', async (t) => {
   await t.throwsAsync(P.forward(q, t32([1, 1, 20, 4]), t32([1, 1, 20, 4])), { code: 'ERR_SHAPE', message: /head dim 8 \(from q\) for k.shape\[3\]/ });
   await t.throwsAsync(P.forward(t32([1, 3, 16, 8]), t32([1, 2, 20, 8]), t32([1, 2, 20, 8])), { code: 'ERR_SHAPE', message: /multiple of Hkv = 2/ });
   await t.throwsAsync(P.forward(q, k, t32([1, 1, 21, 8])), { code: 'ERR_SHAPE', message: /the shape of k/ });
-  await t.throwsAsync(P.forward(q, k, { data: Float64Array.from(v.data), shape: v.shape }), { code: 'ERR_DTYPE', message: /Float32Array like q.data for v.data/ });
+  await t.throwsAsync(P.forward(q, k, { data: Float64Array.from(v.data), shape: v.shape } as never), { code: 'ERR_DTYPE', message: /Float32Array like q.data for v.data/ });
   await t.throwsAsync(P.forward(q, k, v, { degree: 3 }), { instanceOf: RangeError, message: /an even degree .* for options.degree but received 3/ });
   await t.throwsAsync(P.forward(q, k, v, { degree: 14 }), { instanceOf: RangeError, message: /integer between 2 and 12 for options.degree/ });
   await t.throwsAsync(P.forward(q, k, v, { scale: 0 }), { instanceOf: RangeError, message: /greater than 0 for options.scale/ });
