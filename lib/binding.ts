@@ -142,6 +142,8 @@ export interface Native {
   polyAttentionBackward(q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray, norm: FloatArray,
     dOut: FloatArray, dq: FloatArray, dk: FloatArray, dv: FloatArray, p: NativePolyAttentionParams): Promise<void>;
   polyAttentionFeatures(D: number, degree: number): number;
+  /** C [m, n] = op(A) op(B) (ta: A stored [k, m]; tb: B stored [n, k]); same dtype throughout. */
+  matmul(A: FloatArray, B: FloatArray, C: FloatArray, p: { m: number; k: number; n: number; ta?: boolean; tb?: boolean }): Promise<void>;
   cudaMemory(): { bytesInUse: number };
   cudaAlloc(elements: number, dtype: 0 | 1 | 2): DeviceHandle;
   cudaUpload(data: FloatArray, dtype: 0 | 1 | 2): Promise<DeviceHandle>;

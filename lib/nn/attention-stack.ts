@@ -6,10 +6,12 @@
  * with attention 'exact' (lemma.attention: FlashAttention-2 tiling, O(N²) time) or 'poly'
  * (lemma.polyAttention: Taylor features, O(N r D_h) time), causal or not. No layer norm (the
  * paper's g_l is any map with linear-time forward and backward; this stack keeps the residual MLP).
- * Row vectors: y = x W, W is [in, out]. The projections and the MLP run in TypeScript loops;
- * attention runs in lemma's native kernels (Float32Array: fast paths; Float64Array: fp64).
+ * Row vectors: y = x W, W is [in, out]. The projections and the MLP run on lemma's native GEMM
+ * (threaded; fp32 SIMD or fp64), attention in lemma's attention kernels (Float32Array: fast
+ * paths; Float64Array: fp64); reshapes and element-wise maps are TypeScript loops.
  */
 import { LemmaError } from '../errors.js';
+import { native } from '../binding.js';
 import type { FloatArray } from '../binding.js';
 import * as exact from '../attention/attention.js';
 import * as poly from '../poly-attention/attention.js';
@@ -87,50 +89,24 @@ export interface StackGradients<A extends FloatArray = FloatArray> {
 type Arr = FloatArray;
 const like = (a: Arr, n: number): Arr => (a instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
 
-/** C[m×n] = A[m×k] B[k×n]. */
-function mm(A: Arr, B: Arr, m: number, k: number, n: number): Arr {
+/** C[m×n] = A[m×k] B[k×n] (native GEMM, threaded). */
+async function mm(A: Arr, B: Arr, m: number, k: number, n: number): Promise<Arr> {
   const C = like(A, m * n);
-  const row = new Float64Array(n);
-  for (let i = 0; i < m; i++) {
-    row.fill(0);
-    for (let p = 0; p < k; p++) {
-      const a = A[i * k + p];
-      if (a === 0) continue;
-      const o = p * n;
-      for (let j = 0; j < n; j++) row[j] += a * B[o + j];
-    }
-    C.set(row, i * n);
-  }
+  await native.matmul(A, B, C, { m, k, n });
   return C;
 }
 
 /** C[k×n] = A[m×k]^T B[m×n]. */
-function mmTA(A: Arr, B: Arr, m: number, k: number, n: number): Arr {
-  const acc = new Float64Array(k * n);
-  for (let i = 0; i < m; i++) {
-    for (let p = 0; p < k; p++) {
-      const a = A[i * k + p];
-      if (a === 0) continue;
-      const o = p * n, ob = i * n;
-      for (let j = 0; j < n; j++) acc[o + j] += a * B[ob + j];
-    }
-  }
+async function mmTA(A: Arr, B: Arr, m: number, k: number, n: number): Promise<Arr> {
   const C = like(A, k * n);
-  C.set(acc);
+  await native.matmul(A, B, C, { m: k, k: m, n, ta: true });
   return C;
 }
 
 /** C[m×k] = A[m×n] B[k×n]^T. */
-function mmTB(A: Arr, B: Arr, m: number, n: number, k: number): Arr {
+async function mmTB(A: Arr, B: Arr, m: number, n: number, k: number): Promise<Arr> {
   const C = like(A, m * k);
-  for (let i = 0; i < m; i++) {
-    for (let p = 0; p < k; p++) {
-      let s = 0;
-      const oa = i * n, ob = p * n;
-      for (let j = 0; j < n; j++) s += A[oa + j] * B[ob + j];
-      C[i * k + p] = s;
-    }
-  }
+  await native.matmul(A, B, C, { m, k: n, n: k, tb: true });
   return C;
 }
 
@@ -259,9 +235,9 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
     let T: Arr = X.slice();
     let beta = 0;
     for (const w of this.weights) {
-      const qh = toHeads(mm(T, w.Wq.data, R, d, d), B, N, H, Dh);
-      const kh = toHeads(mm(T, w.Wk.data, R, d, d), B, N, H, Dh);
-      const vh = toHeads(mm(T, w.Wv.data, R, d, d), B, N, H, Dh);
+      const qh = toHeads(await mm(T, w.Wq.data, R, d, d), B, N, H, Dh);
+      const kh = toHeads(await mm(T, w.Wk.data, R, d, d), B, N, H, Dh);
+      const vh = toHeads(await mm(T, w.Wv.data, R, d, d), B, N, H, Dh);
       const shape = [B, H, N, Dh];
       const tape: Partial<LayerTape> = { T, qh, kh, vh };
       if (this.attention === 'exact') {
@@ -275,15 +251,15 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
         beta = Math.max(beta, r.beta);
       }
       const O = toHeads(tape.oh, B, N, H, Dh, true);
-      const Z = mm(O, w.Wo.data, R, d, d);
+      const Z = await mm(O, w.Wo.data, R, d, d);
       addInto(Z, T);
-      const h1 = mm(Z, w.W1.data, R, d, m);
+      const h1 = await mm(Z, w.W1.data, R, d, m);
       const a1 = like(h1, h1.length);
       for (let i = 0; i < h1.length; i++) {
         h1[i] += w.b1.data[i % m];
         a1[i] = gelu(h1[i]);
       }
-      const Tn = mm(a1, w.W2.data, R, m, d);
+      const Tn = await mm(a1, w.W2.data, R, m, d);
       for (let i = 0; i < Tn.length; i++) Tn[i] += Z[i] + w.b2.data[i % d];
       Object.assign(tape, { O, Z, h1, a1 });
       tapes.push(tape as LayerTape);
@@ -316,19 +292,19 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
       const w = this.weights[l], t = tape.layers[l];
       const wrap = (a: Arr, s: number[]): Tensor<A> => ({ data: a as A, shape: s });
       // MLP: T' = Z + GELU(h1) W2 + b2
-      const dW2 = mmTA(t.a1, G, R, m, d);
+      const dW2 = await mmTA(t.a1, G, R, m, d);
       const db2 = like(G, d);
       for (let i = 0; i < G.length; i++) db2[i % d] += G[i];
-      const dh1 = mmTB(G, w.W2.data, R, d, m);
+      const dh1 = await mmTB(G, w.W2.data, R, d, m);
       for (let i = 0; i < dh1.length; i++) dh1[i] *= geluGrad(t.h1[i]);
-      const dW1 = mmTA(t.Z, dh1, R, d, m);
+      const dW1 = await mmTA(t.Z, dh1, R, d, m);
       const db1 = like(G, m);
       for (let i = 0; i < dh1.length; i++) db1[i % m] += dh1[i];
-      const dZ = mmTB(dh1, w.W1.data, R, m, d);
+      const dZ = await mmTB(dh1, w.W1.data, R, m, d);
       addInto(dZ, G);
       // Attention: Z = T + O Wo
-      const dWo = mmTA(t.O, dZ, R, d, d);
-      const dOh = toHeads(mmTB(dZ, w.Wo.data, R, d, d), B, N, H, Dh);
+      const dWo = await mmTA(t.O, dZ, R, d, d);
+      const dOh = toHeads(await mmTB(dZ, w.Wo.data, R, d, d), B, N, H, Dh);
       let dqh: Arr, dkh: Arr, dvh: Arr;
       if (this.attention === 'exact') {
         const r = await exact.backward({
@@ -342,12 +318,12 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
       }
       const dq = toHeads(dqh, B, N, H, Dh, true), dk = toHeads(dkh, B, N, H, Dh, true), dv = toHeads(dvh, B, N, H, Dh, true);
       const dT = dZ;
-      addInto(dT, mmTB(dq, w.Wq.data, R, d, d));
-      addInto(dT, mmTB(dk, w.Wk.data, R, d, d));
-      addInto(dT, mmTB(dv, w.Wv.data, R, d, d));
+      addInto(dT, await mmTB(dq, w.Wq.data, R, d, d));
+      addInto(dT, await mmTB(dk, w.Wk.data, R, d, d));
+      addInto(dT, await mmTB(dv, w.Wv.data, R, d, d));
       grads[l] = {
-        Wq: wrap(mmTA(t.T, dq, R, d, d), [d, d]), Wk: wrap(mmTA(t.T, dk, R, d, d), [d, d]),
-        Wv: wrap(mmTA(t.T, dv, R, d, d), [d, d]), Wo: wrap(dWo, [d, d]), W1: wrap(dW1, [d, m]), b1: wrap(db1, [m]),
+        Wq: wrap(await mmTA(t.T, dq, R, d, d), [d, d]), Wk: wrap(await mmTA(t.T, dk, R, d, d), [d, d]),
+        Wv: wrap(await mmTA(t.T, dv, R, d, d), [d, d]), Wo: wrap(dWo, [d, d]), W1: wrap(dW1, [d, m]), b1: wrap(db1, [m]),
         W2: wrap(dW2, [m, d]), b2: wrap(db2, [d]),
       };
       G = dT;

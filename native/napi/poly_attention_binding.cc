@@ -2,6 +2,7 @@
 //   polyAttentionForward(q, k, v, out, norm, params)                   -> Promise<void>
 //   polyAttentionBackward(q, k, v, out, norm, dout, dq, dk, dv, params) -> Promise<void>
 //   polyAttentionFeatures(D, degree) -> number (r, or -1 when over 2^62)
+//   matmul(A, B, C, { m, k, n, ta, tb }) -> Promise<void>   C = op(A) op(B) (lemma.nn's dense layers)
 // params: { B, Hq, Hkv, Nq, Nk, D, scale, degree, causal, chunk, ref }. Float32Array arrays run
 // the fp32 fast path, Float64Array the same algorithm in fp64, or with ref: true (Float64Array
 // only) the pair-by-pair oracle. Outputs are allocated by TS and fully overwritten.
@@ -105,6 +106,25 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
 Napi::Value Backward(const Napi::CallbackInfo& info) {
   return run_async(info, 9, "lemma:polyAttentionBackward", backward_work(info));
 }
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  if (info.Length() < 4 || !info[3].IsObject())
+    throw_status(info.Env(), Status::Error(Code::kInternal, "matmul(A, B, C, { m, k, n, ta, tb })"));
+  Napi::Object o = info[3].As<Napi::Object>();
+  const int64_t m = get_int(o, "m"), k = get_int(o, "k"), n = get_int(o, "n");
+  const bool ta = get_bool(o, "ta", false), tb = get_bool(o, "tb", false);
+  if (m < 1 || k < 1 || n < 1 || double(m) * double(k) > 9e15 || double(k) * double(n) > 9e15 ||
+      double(m) * double(n) > 9e15)
+    throw_status(info.Env(), Status::Error(Code::kShape, "matmul: m, k, n must be positive"));
+  const Dtype dt = array_dtype(info[0], "A");
+  ArrayView A = get_array(info, 0, "A", dt, size_t(m * k)), B = get_array(info, 1, "B", dt, size_t(k * n)),
+            C = get_array(info, 2, "C", dt, size_t(m * n));
+  return run_async(info, 3, "lemma:matmul", [A, B, C, m, k, n, ta, tb]() {
+    if (A.dtype == Dtype::kFloat32)
+      return poly_matmul_cpu(in<float>(A), in<float>(B), outp<float>(C), m, k, n, ta, tb);
+    return poly_matmul_cpu(in<double>(A), in<double>(B), outp<double>(C), m, k, n, ta, tb);
+  });
+}
+
 Napi::Value Features(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
     throw_status(info.Env(), Status::Error(Code::kInternal, "polyAttentionFeatures(D, degree)"));
@@ -118,6 +138,7 @@ Napi::Value Features(const Napi::CallbackInfo& info) {
 void register_poly_attention(Napi::Env env, Napi::Object exports) {
   exports.Set("polyAttentionForward", Napi::Function::New(env, Forward, "polyAttentionForward"));
   exports.Set("polyAttentionBackward", Napi::Function::New(env, Backward, "polyAttentionBackward"));
+  exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("polyAttentionFeatures", Napi::Function::New(env, Features, "polyAttentionFeatures"));
 }
 

@@ -486,7 +486,42 @@ Status backward_impl(const PolyAttentionParams& p, const T* q, const T* k, const
   return Status::Ok();
 }
 
+template <typename T>
+Status matmul_impl(const T* A, const T* B, T* C, int64_t m, int64_t k, int64_t n, bool ta, bool tb) {
+  if (m < 1 || k < 1 || n < 1 || m > (int64_t{1} << 31) || k > (int64_t{1} << 31) || n > (int64_t{1} << 31))
+    return Status::Error(Code::kShape, "matmul: m, k, n must lie in [1, 2^31]");
+  std::vector<T> at, bt;
+  if (ta) {  // A stored [k, m]
+    at.resize(size_t(m * k));
+    for (int64_t p = 0; p < k; ++p)
+      for (int64_t i = 0; i < m; ++i) at[size_t(i * k + p)] = A[p * m + i];
+    A = at.data();
+  }
+  if (tb) {  // B stored [n, k]
+    bt.resize(size_t(k * n));
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t p = 0; p < k; ++p) bt[size_t(p * n + j)] = B[j * k + p];
+    B = bt.data();
+  }
+  const Gemm gemm{gemm_for(simd_level())};
+  constexpr int64_t kRows = 64;
+  ThreadPool::parallel_for((m + kRows - 1) / kRows, [&](int64_t blk, int) {
+    const int64_t i0 = blk * kRows, rows = std::min(kRows, m - i0);
+    std::fill(C + i0 * n, C + (i0 + rows) * n, T(0));
+    gemm(int(rows), int(n), int(k), A + i0 * k, k, B, n, C + i0 * n, n);
+  });
+  return Status::Ok();
+}
+
 }  // namespace
+
+Status poly_matmul_cpu(const float* A, const float* B, float* C, int64_t m, int64_t k, int64_t n, bool ta, bool tb) {
+  return matmul_impl(A, B, C, m, k, n, ta, tb);
+}
+Status poly_matmul_cpu(const double* A, const double* B, double* C, int64_t m, int64_t k, int64_t n, bool ta,
+                       bool tb) {
+  return matmul_impl(A, B, C, m, k, n, ta, tb);
+}
 
 Status poly_attention_forward_cpu(const PolyAttentionParams& p, const float* q, const float* k, const float* v,
                                   float* out, float* norm) {

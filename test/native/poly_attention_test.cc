@@ -169,5 +169,38 @@ int main() {
                poly_attention_features(8, 4) == 495,
            "feature counts C(D + g, g): 153, 2145, 495");
   }
+  // The dense products of lemma.nn: fp32 (each SIMD level) and fp64 against plain fp64 loops, for
+  // every transpose combination and sizes that are not multiples of the register tiles.
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      const int64_t m = 75, k = 33, n = 19;
+      Rng rng(seed++);
+      std::vector<double> A(m * k), B(k * n), ref(m * n, 0.0);
+      for (auto& x : A) x = rng.normal();
+      for (auto& x : B) x = rng.normal();
+      auto a = [&](int64_t i, int64_t p) { return ta ? A[p * m + i] : A[i * k + p]; };
+      auto b = [&](int64_t p, int64_t j) { return tb ? B[j * k + p] : B[p * n + j]; };
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j)
+          for (int64_t p = 0; p < k; ++p) ref[i * n + j] += a(i, p) * b(p, j);
+      std::vector<double> C(m * n, 7.0);  // overwritten, not accumulated
+      Status st = poly_matmul_cpu(A.data(), B.data(), C.data(), m, k, n, ta, tb);
+      double e = rel_err(ref, C.data());
+      std::vector<float> Af(A.begin(), A.end()), Bf(B.begin(), B.end());
+      for (SimdLevel lvl : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+        if (int(lvl) > int(simd_supported())) continue;
+        set_simd_level(lvl);
+        std::vector<float> Cf(m * n, 7.0f);
+        const Status s2 = poly_matmul_cpu(Af.data(), Bf.data(), Cf.data(), m, k, n, ta, tb);
+        st = st.ok() ? s2 : st;
+        e = std::max(e, 1e-7 * rel_err(ref, widen(Cf).data()));  // fp32: scaled to the fp64 bar
+      }
+      set_simd_level(simd_supported());
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "matmul %lldx%lldx%lld ta=%d tb=%d: rel err (fp64; fp32 x 1e-7) %.2e",
+                    (long long)m, (long long)k, (long long)n, int(ta), int(tb), e);
+      report(st.ok() && e <= 1e-12, buf);
+    }
+  }
   return lemma_test::finish();
 }
