@@ -10,6 +10,7 @@ export * as sample from './sample/index.js';
 export * as sparse from './sparse/index.js';
 export * as cuda from './cuda/index.js';
 export * as dp from './dp/index.js';
+export * as prune from './prune/index.js';
 export { capabilities, setNumThreads, setSimdLevel, cudaAvailable } from './device.js';
 export type { Capabilities, Device } from './device.js';
 export { LemmaError } from './errors.js';
