@@ -88,13 +88,13 @@ function rank4(t: Shaped, name: string, letters: string): [number, number, numbe
   return t.shape as [number, number, number, number];
 }
 
-function sameShape(t: Shaped, shape: number[], name: string, what: string): void {
+export function sameShape(t: Shaped, shape: number[], name: string, what: string): void {
   if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
     throw new LemmaError('ERR_SHAPE', expected(`shape [${shape.join(', ')}] (${what})`, `${name}.shape`, t.shape));
   }
 }
 
-function sameDtype(ts: Tensor[], names: string[]): 'float32' | 'float64' {
+export function sameDtype(ts: Tensor[], names: string[]): 'float32' | 'float64' {
   const f64 = ts[0].data instanceof Float64Array;
   ts.forEach((t, i) => {
     if ((t.data instanceof Float64Array) !== f64) {
@@ -124,7 +124,11 @@ function checkInputs(values: unknown[], names: string[]): { host: Tensor[] } | {
   return { host: values.map((v, i) => checkTensor(v, names[i])) };
 }
 
-function plan(q: Shaped, k: Shaped, v: Shaped, options: unknown, pass: 0 | 1, devDtype?: DeviceDtype): Plan {
+/**
+ * The attention shape rules shared with lemma.polyAttention: q [B, Hq, Nq, D], k and v
+ * [B, Hkv, Nk, D], 1 <= D <= 256, Hq a multiple of Hkv. Returns the sizes.
+ */
+export function checkQkvShapes(q: Shaped, k: Shaped, v: Shaped): { B: number; Hq: number; Hkv: number; Nq: number; Nk: number; D: number } {
   const [B, Hq, Nq, D] = rank4(q, 'q', 'B, Hq, Nq, D');
   const [Bk, Hkv, Nk, Dk] = rank4(k, 'k', 'B, Hkv, Nk, D');
   sameShape(v, k.shape, 'v', 'the shape of k');
@@ -137,6 +141,11 @@ function plan(q: Shaped, k: Shaped, v: Shaped, options: unknown, pass: 0 | 1, de
   if (Hq % Hkv !== 0) {
     throw new LemmaError('ERR_SHAPE', expected(`a number of query heads that is a multiple of Hkv = ${Hkv}`, 'q.shape[1]', Hq));
   }
+  return { B, Hq, Hkv, Nq, Nk, D };
+}
+
+function plan(q: Shaped, k: Shaped, v: Shaped, options: unknown, pass: 0 | 1, devDtype?: DeviceDtype): Plan {
+  const { B, Hq, Hkv, Nq, Nk, D } = checkQkvShapes(q, k, v);
   const opts = checkOptions(options, 'options');
   const causal = opts.causal === undefined ? false : checkBoolean(opts.causal, 'options.causal');
   const scale = opts.scale === undefined ? 1 / Math.sqrt(D) : checkNumber(opts.scale, 'options.scale');

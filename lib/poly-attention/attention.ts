@@ -12,6 +12,7 @@ import type { FloatArray, NativePolyAttentionParams } from '../binding.js';
 import { resolveDevice } from '../device.js';
 import type { Device } from '../device.js';
 import { isDeviceTensor } from '../cuda/device-tensor.js';
+import { checkQkvShapes, sameDtype, sameShape } from '../attention/attention.js';
 import { checkTensor, privateData, zerosLike } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
 import { checkBoolean, checkInteger, checkNumber, checkOptions, expected } from '../validation/index.js';
@@ -84,31 +85,11 @@ export interface PolyBackwardResult<A extends FloatArray = FloatArray> {
 
 type Shape4 = [number, number, number, number];
 
-function rank4(t: Tensor, name: string, letters: string): Shape4 {
-  if (t.shape.length !== 4) throw new LemmaError('ERR_SHAPE', expected(`a rank-4 shape [${letters}]`, `${name}.shape`, t.shape));
-  return t.shape as Shape4;
-}
-
-function sameShape(t: Tensor, shape: number[], name: string, what: string): void {
-  if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
-    throw new LemmaError('ERR_SHAPE', expected(`shape [${shape.join(', ')}] (${what})`, `${name}.shape`, t.shape));
-  }
-}
-
 function hostTensor(value: unknown, name: string): Tensor {
   if (isDeviceTensor(value)) {
     throw new LemmaError('ERR_CUDA_UNAVAILABLE', `polyAttention has no CUDA kernel yet: pass host tensors for ${name} (toHost())`);
   }
   return checkTensor(value, name);
-}
-
-function sameDtype(ts: Tensor[], names: string[]): void {
-  const f64 = ts[0].data instanceof Float64Array;
-  ts.forEach((t, i) => {
-    if ((t.data instanceof Float64Array) !== f64) {
-      throw new LemmaError('ERR_DTYPE', expected(`a ${f64 ? 'Float64Array' : 'Float32Array'} like ${names[0]}.data`, `${names[i]}.data`, t.data));
-    }
-  });
 }
 
 /** Worst-case relative error of κ_g against exp on [−beta, beta]: beta^(g+1) e^(2 beta) / (g+1)!. */
@@ -168,18 +149,7 @@ interface Plan {
 }
 
 function plan(q: Tensor, k: Tensor, v: Tensor, options: unknown): Plan {
-  const [B, Hq, Nq, D] = rank4(q, 'q', 'B, Hq, Nq, D');
-  const [Bk, Hkv, Nk, Dk] = rank4(k, 'k', 'B, Hkv, Nk, D');
-  sameShape(v, k.shape, 'v', 'the shape of k');
-  if (Bk !== B) throw new LemmaError('ERR_SHAPE', expected(`batch size ${B} (from q)`, 'k.shape[0]', Bk));
-  if (Dk !== D) throw new LemmaError('ERR_SHAPE', expected(`head dim ${D} (from q)`, 'k.shape[3]', Dk));
-  if (D < 1 || D > 256) throw new LemmaError('ERR_SHAPE', expected('a head dim D between 1 and 256', 'q.shape[3]', D));
-  if (B < 1 || Hq < 1 || Nq < 1 || Hkv < 1 || Nk < 1) {
-    throw new LemmaError('ERR_SHAPE', expected('non-zero sizes B, H, N', 'q.shape / k.shape', [...q.shape, ...k.shape]));
-  }
-  if (Hq % Hkv !== 0) {
-    throw new LemmaError('ERR_SHAPE', expected(`a number of query heads that is a multiple of Hkv = ${Hkv}`, 'q.shape[1]', Hq));
-  }
+  const { B, Hq, Hkv, Nq, Nk, D } = checkQkvShapes(q, k, v);
   const opts = checkOptions(options, 'options');
   checkKnownKeys(opts, 'options', OPTION_NAMES);
   const device = resolveDevice(opts.device, 'options.device');
