@@ -30,20 +30,14 @@
 #include "emulate/control.h"
 #endif
 
-#include "test_harness.h"
+#include "cuda_test_harness.h"
 
 using namespace lemma;
 using lemma_test::report;
 using lemma_test::Rng;
+using lemma_test::settled_bytes;
 
 namespace {
-
-// Bytes in use once the queued work and the deferred frees have run (device buffers free
-// through the reclaimer, off the calling thread).
-int64_t settled_bytes() {
-  (void)cuda_synchronize();
-  return cuda_bytes_in_use();
-}
 
 struct Case {
   int64_t d;
@@ -174,21 +168,12 @@ void check_oom() {
   const std::vector<double> Y = make_queries(t, 20, r);
   std::vector<double> out(20);
   const int64_t mem0 = settled_bytes();
-  int failures = 0, leaks = 0;
-  bool finished = false;
-  for (int k = 1; k <= 32 && !finished; ++k) {
-    emu::fail_allocation_after(k);
-    const Status st = dp_l1_query_cuda(t.p, t.cnt.data(), t.sum.data(), Y.data(), 20, out.data());
-    emu::fail_allocation_after(0);
-    if (st.ok()) finished = true;
-    else if (st.code == Code::kCudaOom) ++failures;
-    else std::printf("allocation %d: unexpected %s %s\n", k, code_name(st.code), st.message.c_str());
-    leaks += settled_bytes() != mem0;
-  }
+  const lemma_test::OomSweep o = lemma_test::oom_sweep(
+      32, mem0, [&] { return dp_l1_query_cuda(t.p, t.cnt.data(), t.sum.data(), Y.data(), 20, out.data()); });
   char buf[160];
   std::snprintf(buf, sizeof buf, "injected OOM at each of %d allocations: ERR_CUDA_OOM each time, %d leaks, then success",
-                failures, leaks);
-  report(finished && failures >= 6 && leaks == 0, buf);
+                o.failures, o.leaks);
+  report(o.finished && o.failures >= 6 && o.leaks == 0, buf);
 }
 #endif
 
@@ -202,16 +187,8 @@ int main() {
 #if defined(LEMMA_CUDA_EMULATE)
   checks += 1;  // the injected allocation failures
 #endif
-  const CudaInfo info = cuda_info();
-  if (!info.compiled || info.device_count == 0) {
-    std::printf("dp_cuda_test: skipped, no usable GPU: %s\n",
-                info.compiled ? info.error.c_str() : "CUDA support was not compiled in");
-    std::printf("0 passed, 0 failed, %zu skipped\n", checks);
-    return 0;
-  }
+  if (!lemma_test::cuda_test_start("dp_cuda_test", static_cast<long long>(checks), false)) return 0;
 #if defined(LEMMA_WITH_CUDA)
-  std::printf("dp_cuda_test on %s%s\n", info.devices.empty() ? "?" : info.devices[0].name.c_str(),
-              info.emulated ? " (emulated)" : "");
   const auto t0 = std::chrono::steady_clock::now();
   uint64_t seed = 1;
   for (const Case& c : all) check_case(c, seed++);

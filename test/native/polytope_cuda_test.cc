@@ -40,20 +40,14 @@
 #include "emulate/control.h"
 #endif
 
-#include "test_harness.h"
+#include "cuda_test_harness.h"
 
 using namespace lemma;
 using lemma_test::report;
 using lemma_test::Rng;
+using lemma_test::settled_bytes;
 
 namespace {
-
-// Bytes in use once the queued work and the deferred frees have run (device buffers free
-// through the reclaimer, off the calling thread).
-int64_t settled_bytes() {
-  (void)cuda_synchronize();
-  return cuda_bytes_in_use();
-}
 
 constexpr int kChecks = 17;  // reported checks of a full run (for the skip line)
 
@@ -413,21 +407,12 @@ void check_oom() {
   const Target t = make_target(TargetKind::kGaussian, 4, 5);
   const DikinParams p = make_params(w, 5);
   const int64_t mem0 = settled_bytes();
-  int failures = 0, leaks = 0, other = 0;
-  bool finished = false;
-  for (int k = 1; k <= 100 && !finished; ++k) {
-    emu::fail_allocation_after(k);
-    const Chains c = run_chains(body, t, p, true, w.rounds);
-    emu::fail_allocation_after(0);
-    if (c.st.ok()) finished = true;
-    else if (c.st.code == Code::kCudaOom) ++failures;
-    else ++other, std::printf("allocation %d: %s %s\n", k, code_name(c.st.code), c.st.message.c_str());
-    leaks += settled_bytes() != mem0;
-  }
+  const lemma_test::OomSweep o =
+      lemma_test::oom_sweep(100, mem0, [&] { return run_chains(body, t, p, true, w.rounds).st; });
   char buf[200];
   std::snprintf(buf, sizeof buf, "injected OOM at each of %d allocations: %d other errors, %d leaks, then success",
-                failures, other, leaks);
-  report(finished && failures >= 20 && other == 0 && leaks == 0, buf);
+                o.failures, o.other, o.leaks);
+  report(o.finished && o.failures >= 20 && o.other == 0 && o.leaks == 0, buf);
 }
 #endif
 
@@ -436,26 +421,9 @@ void check_oom() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Sanitizer builds run the kernels ten to thirty times slower: --quick unless --full.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  bool quick = true;
-#else
-  bool quick = false;
-#endif
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
-    if (std::strcmp(argv[i], "--full") == 0) quick = false;
-  }
-  const CudaInfo info = cuda_info();
-  if (!info.compiled || info.device_count == 0) {
-    std::printf("polytope_cuda_test: skipped, no usable GPU: %s\n",
-                info.compiled ? info.error.c_str() : "CUDA support was not compiled in");
-    std::printf("0 passed, 0 failed, %d skipped\n", kChecks);
-    return 0;
-  }
+  const bool quick = lemma_test::quick_flag(argc, argv);
+  if (!lemma_test::cuda_test_start("polytope_cuda_test", kChecks, quick)) return 0;
 #if defined(LEMMA_WITH_CUDA)
-  std::printf("polytope_cuda_test on %s%s%s\n", info.devices.empty() ? "?" : info.devices[0].name.c_str(),
-              info.emulated ? " (emulated)" : "", quick ? " (--quick)" : "");
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t mem0 = settled_bytes();
   using TK = TargetKind;

@@ -49,20 +49,14 @@
 #include "emulate/control.h"
 #endif
 
-#include "test_harness.h"
+#include "cuda_test_harness.h"
 
 using namespace lemma;
 using lemma_test::report;
 using lemma_test::Rng;
+using lemma_test::settled_bytes;
 
 namespace {
-
-// Bytes in use once the queued work and the deferred frees have run (device buffers free
-// through the reclaimer, off the calling thread).
-int64_t settled_bytes() {
-  (void)cuda_synchronize();
-  return cuda_bytes_in_use();
-}
 
 constexpr int kChecks = 31;  // reported checks of a full run (for the skip line)
 
@@ -446,30 +440,29 @@ void check_oom() {
   const Data d = make_data(c, 99);
   const int64_t mem0 = settled_bytes();
   for (int pass = 0; pass < 2; ++pass) {
-    int failures = 0, leaks = 0, other = 0;
-    bool finished = false;
-    for (int k = 1; k <= 200 && !finished; ++k) {
-      auto idx = build_index(c, d.k.data(), d.v.data(), c.N);
-      if (!idx) return report(false, "oom: index build");
-      const SparseAttendParams p = attend_params(c, SparseActivation::kRelu);
-      std::vector<double> thr(c.Hq, c.b);
-      std::vector<float> out(c.Hq * c.M * c.D), dk(c.N * c.D), dv(c.N * c.D);
-      emu::fail_allocation_after(k);
-      const Status st = pass == 0
-                            ? sparse_attend_cuda(*idx, p, d.q.data(), thr.data(), out.data(), nullptr, nullptr)
-                            : sparse_relu_backward_cuda(*idx, p, d.q.data(), thr.data(), d.dout.data(), out.data(),
-                                                        dk.data(), dv.data(), nullptr);
-      emu::fail_allocation_after(0);
-      if (st.ok()) finished = true;
-      else if (st.code == Code::kCudaOom) ++failures;
-      else ++other, std::printf("allocation %d: %s %s\n", k, code_name(st.code), st.message.c_str());
-      idx.reset();
-      leaks += settled_bytes() != mem0;
-    }
+    const SparseAttendParams p = attend_params(c, SparseActivation::kRelu);
+    std::vector<double> thr(c.Hq, c.b);
+    std::vector<float> out(c.Hq * c.M * c.D), dk(c.N * c.D), dv(c.N * c.D);
+    std::unique_ptr<SparseIndex> idx;  // fresh for every call (a host index): the device mirror's allocations fail too
+    bool built = true;
+    const lemma_test::OomSweep o = lemma_test::oom_sweep(
+        200, mem0,
+        [&] {
+          idx = build_index(c, d.k.data(), d.v.data(), c.N);
+          if (!idx) {
+            built = false;
+            return Status::Ok();  // ends the sweep; reported below
+          }
+          return pass == 0 ? sparse_attend_cuda(*idx, p, d.q.data(), thr.data(), out.data(), nullptr, nullptr)
+                           : sparse_relu_backward_cuda(*idx, p, d.q.data(), thr.data(), d.dout.data(), out.data(),
+                                                       dk.data(), dv.data(), nullptr);
+        },
+        [&] { idx.reset(); });
+    if (!built) return report(false, "oom: index build");
     char buf[200];
     std::snprintf(buf, sizeof buf, "%s: injected OOM at each of %d allocations: %d other errors, %d leaks, then success",
-                  pass == 0 ? "forward" : "backward", failures, other, leaks);
-    report(finished && failures >= 20 && other == 0 && leaks == 0, buf);
+                  pass == 0 ? "forward" : "backward", o.failures, o.other, o.leaks);
+    report(o.finished && o.failures >= 20 && o.other == 0 && o.leaks == 0, buf);
   }
 }
 #endif
@@ -479,26 +472,9 @@ void check_oom() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Sanitizer builds run the kernels ten to thirty times slower: --quick unless --full.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  bool quick = true;
-#else
-  bool quick = false;
-#endif
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
-    if (std::strcmp(argv[i], "--full") == 0) quick = false;
-  }
-  const CudaInfo info = cuda_info();
-  if (!info.compiled || info.device_count == 0) {
-    std::printf("sparse_attention_cuda_test: skipped, no usable GPU: %s\n",
-                info.compiled ? info.error.c_str() : "CUDA support was not compiled in");
-    std::printf("0 passed, 0 failed, %d skipped\n", kChecks);
-    return 0;
-  }
+  const bool quick = lemma_test::quick_flag(argc, argv);
+  if (!lemma_test::cuda_test_start("sparse_attention_cuda_test", kChecks, quick)) return 0;
 #if defined(LEMMA_WITH_CUDA)
-  std::printf("sparse_attention_cuda_test on %s%s%s\n", info.devices.empty() ? "?" : info.devices[0].name.c_str(),
-              info.emulated ? " (emulated)" : "", quick ? " (--quick)" : "");
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t mem0 = settled_bytes();
   const SparseOrder cl = SparseOrder::kCluster;
