@@ -22,6 +22,8 @@ import { DiscreteLaplaceSampler, scaleFromNumber } from '../../lib/dp/discrete-l
 import { RandomSource } from '../../lib/dp/random.js';
 import { buildExact } from '../../lib/dp/tree.js';
 import type { TreeShape } from '../../lib/dp/tree.js';
+import { lineChart, timeIt } from './chart.js';
+import type { Series } from './chart.js';
 import { machineInfo, RESULTS_DIR, writeResults } from './results.js';
 
 const args = process.argv.slice(2);
@@ -69,18 +71,6 @@ async function childBuild(kind: string): Promise<void> {
 }
 
 // ------------------------------------------------------------------------------- main
-function timeIt(fn: () => void, minMs = 300): number {
-  let reps = 0;
-  const t0 = performance.now();
-  let el = 0;
-  do {
-    fn();
-    reps++;
-    el = performance.now() - t0;
-  } while (el < minMs);
-  return el / reps;
-}
-
 async function timeAsync(fn: () => Promise<unknown>, minMs = 500): Promise<number> {
   let reps = 0;
   const t0 = performance.now();
@@ -260,32 +250,18 @@ function table(rows: ErrorRow[], n: number, d: number, L: number, builds: number
 }
 
 function chart(rows: ErrorRow[], title: string): string {
-  const W = 760, H = 440, ml = 70, mr = 220, mt = 40, mb = 50;
-  const xs = [...new Set(rows.map((r) => r.epsilon))];
-  const ys = rows.map((r) => r.rmse).filter((v) => v > 0);
-  const [x0, x1] = [Math.log10(Math.min(...xs)), Math.log10(Math.max(...xs))];
-  const [y0, y1] = [Math.floor(Math.log10(Math.min(...ys))), Math.ceil(Math.log10(Math.max(...ys)))];
-  const px = (e: number) => ml + ((Math.log10(e) - x0) / (x1 - x0)) * (W - ml - mr);
-  const py = (v: number) => mt + (1 - (Math.log10(v) - y0) / (y1 - y0)) * (H - mt - mb);
   const colours: Record<string, string> = { tree: '#1f77b4', 'baseline (independent)': '#d62728', 'baseline (prefix)': '#2ca02c' };
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`, `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="${ml}" y="22" font-size="13">${title}</text>`];
-  for (let e = y0; e <= y1; e++) parts.push(`<line x1="${ml}" x2="${W - mr}" y1="${py(10 ** e)}" y2="${py(10 ** e)}" stroke="#ddd"/><text x="${ml - 8}" y="${py(10 ** e) + 4}" text-anchor="end">1e${e}</text>`);
-  for (const e of xs) parts.push(`<line x1="${px(e)}" x2="${px(e)}" y1="${mt}" y2="${H - mb}" stroke="#eee"/><text x="${px(e)}" y="${H - mb + 16}" text-anchor="middle">${e}</text>`);
-  parts.push(`<text x="${(ml + W - mr) / 2}" y="${H - 12}" text-anchor="middle">ε (log scale)</text>`, `<text x="16" y="${(mt + H - mb) / 2}" transform="rotate(-90 16 ${(mt + H - mb) / 2})" text-anchor="middle">RMSE (log scale)</text>`);
-  let li = 0;
+  const series: Series[] = [];
   for (const data of ['uniform', 'clustered']) {
     for (const s of Object.keys(colours)) {
-      const pts = rows.filter((r) => r.data === data && r.structure === s).sort((a, b) => a.epsilon - b.epsilon);
-      if (!pts.length) continue;
-      const dash = data === 'clustered' ? ' stroke-dasharray="6 4"' : '';
-      parts.push(`<polyline fill="none" stroke="${colours[s]}" stroke-width="2"${dash} points="${pts.map((p) => `${px(p.epsilon).toFixed(1)},${py(p.rmse).toFixed(1)}`).join(' ')}"/>`);
-      for (const p of pts) parts.push(`<circle cx="${px(p.epsilon).toFixed(1)}" cy="${py(p.rmse).toFixed(1)}" r="3" fill="${colours[s]}"/>`);
-      const ly = mt + 10 + li++ * 18;
-      parts.push(`<line x1="${W - mr + 12}" x2="${W - mr + 40}" y1="${ly}" y2="${ly}" stroke="${colours[s]}" stroke-width="2"${dash}/><text x="${W - mr + 46}" y="${ly + 4}">${s}, ${data}</text>`);
+      const pts = rows.filter((r) => r.data === data && r.structure === s);
+      if (pts.length) series.push({ name: `${s}, ${data}`, colour: colours[s], dashed: data === 'clustered', points: pts.map((r) => [r.epsilon, r.rmse]) });
     }
   }
-  parts.push('</svg>');
-  return parts.join('\n') + '\n';
+  return lineChart({
+    title, xLabel: 'ε (log scale)', yLabel: 'RMSE (log scale)', xTicks: [...new Set(rows.map((r) => r.epsilon))],
+    logX: true, logY: true, marginLeft: 70, series,
+  });
 }
 
 const ci = args.indexOf('--child');

@@ -18,6 +18,8 @@ import { performance } from 'node:perf_hooks';
 import * as lemma from '../../lib/index.js';
 import { normals } from '../../lib/bench/sparse.js';
 import { Evaluator, buildTargetSync } from '../../lib/prune/objective.js';
+import { lineChart, timeIt } from './chart.js';
+import type { Series } from './chart.js';
 import { machineInfo, RESULTS_DIR, writeResults } from './results.js';
 
 const args = process.argv.slice(2);
@@ -28,19 +30,6 @@ function problem(n: number, d: number, seed: number) {
   const X = Float64Array.from({ length: n * d }, () => r());
   const W = Float64Array.from({ length: d * d }, () => r() / Math.sqrt(d));
   return { X: { data: X, shape: [n, d] }, W: { data: W, shape: [d, d] } };
-}
-
-function timeIt(fn: () => void, minMs: number): number {
-  fn();
-  let reps = 0;
-  const t0 = performance.now();
-  let el = 0;
-  do {
-    fn();
-    reps++;
-    el = performance.now() - t0;
-  } while (el < minMs);
-  return el / reps;
 }
 
 // Counts objective evaluations (the bench's own instrumentation, not part of the API).
@@ -77,8 +66,8 @@ async function main(): Promise<void> {
       const r = normals(7);
       const M = Float64Array.from({ length: d * d }, () => (r() > 0 ? 1 : 0.5));
       const minMs = quick ? 150 : 400;
-      const valueMs = timeIt(() => ev.residualSync(M, false), minMs);
-      const gradMs = timeIt(() => ev.residualSync(M, true), minMs);
+      const valueMs = timeIt(() => ev.residualSync(M, false), minMs, true);
+      const gradMs = timeIt(() => ev.residualSync(M, true), minMs, true);
       const fma = n * d * (n + d);
       emit({ bench: 'prune-eval', n, d, msValue: valueMs, msValueAndGradient: gradMs, gflopsValue: (2 * fma) / (valueMs * 1e6), gflopsGradient: (4 * fma) / (gradMs * 1e6) });
       const steps = quick ? 20 : 50;
@@ -178,27 +167,14 @@ function table(rows: ErrorRow[], seeds: number, steps: number, selectSteps: numb
 }
 
 function chart(rows: ErrorRow[], title: string): string {
-  const W = 760, H = 440, ml = 60, mr = 220, mt = 40, mb = 50;
-  const xs = [...new Set(rows.map((r) => r.sparsity))].sort((a, b) => a - b);
-  const yMax = Math.ceil(Math.max(...rows.map((r) => r.attnError)) * 5) / 5;
-  const px = (s: number) => ml + ((s - xs[0]) / (xs[xs.length - 1] - xs[0])) * (W - ml - mr);
-  const py = (v: number) => mt + (1 - v / yMax) * (H - mt - mb);
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`, `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="${ml}" y="22" font-size="13">${title}</text>`];
-  for (let v = 0; v <= yMax + 1e-9; v += yMax / 5) parts.push(`<line x1="${ml}" x2="${W - mr}" y1="${py(v).toFixed(1)}" y2="${py(v).toFixed(1)}" stroke="#ddd"/><text x="${ml - 8}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end">${v.toFixed(2)}</text>`);
-  for (const s of xs) parts.push(`<line x1="${px(s).toFixed(1)}" x2="${px(s).toFixed(1)}" y1="${mt}" y2="${H - mb}" stroke="#eee"/><text x="${px(s).toFixed(1)}" y="${H - mb + 16}" text-anchor="middle">${s}</text>`);
-  parts.push(`<text x="${(ml + W - mr) / 2}" y="${H - 12}" text-anchor="middle">sparsity (fraction of W's entries pruned)</text>`, `<text x="16" y="${(mt + H - mb) / 2}" transform="rotate(-90 16 ${(mt + H - mb) / 2})" text-anchor="middle">‖S(W′) − T‖_F</text>`);
-  let li = 0;
-  for (const method of ORDER) {
-    const pts = rows.filter((r) => r.method === method).sort((a, b) => a.sparsity - b.sparsity);
-    if (!pts.length) continue;
-    const dash = method.includes('alone') ? ' stroke-dasharray="6 4"' : '';
-    parts.push(`<polyline fill="none" stroke="${COLOURS[method]}" stroke-width="2"${dash} points="${pts.map((p) => `${px(p.sparsity).toFixed(1)},${py(p.attnError).toFixed(1)}`).join(' ')}"/>`);
-    for (const p of pts) parts.push(`<circle cx="${px(p.sparsity).toFixed(1)}" cy="${py(p.attnError).toFixed(1)}" r="3" fill="${COLOURS[method]}"/>`);
-    const ly = mt + 10 + li++ * 18;
-    parts.push(`<line x1="${W - mr + 12}" x2="${W - mr + 40}" y1="${ly}" y2="${ly}" stroke="${COLOURS[method]}" stroke-width="2"${dash}/><text x="${W - mr + 46}" y="${ly + 4}">${method}</text>`);
-  }
-  parts.push('</svg>');
-  return parts.join('\n') + '\n';
+  const series: Series[] = ORDER.map((method) => ({
+    name: method, colour: COLOURS[method], dashed: method.includes('alone'),
+    points: rows.filter((r) => r.method === method).map((r): [number, number] => [r.sparsity, r.attnError]),
+  })).filter((s) => s.points.length > 0);
+  return lineChart({
+    title, xLabel: "sparsity (fraction of W's entries pruned)", yLabel: '‖S(W′) − T‖_F',
+    xTicks: [...new Set(rows.map((r) => r.sparsity))].sort((x, y) => x - y), series,
+  });
 }
 
 main().catch((e) => {
