@@ -226,28 +226,24 @@ class Head {
       }
   }
 
-  // Keys [0, off) enter S, z (forward and the backward's forward sweep).
-  void prefix_keys(const T* K, const T* V) {
-    for (int64_t j0 = 0; j0 < off_; j0 += C_) {
-      features(K, j0, 0, off_, w_.xt2.data(), w_.phit2.data(), nullptr, false);
-      load_v(V, j0, 0, off_);
+  // Keys every query sees: all of them without the causal mask, [0, off) with it.
+  int64_t shared_keys() const { return p_.causal ? std::max<int64_t>(0, off_) : p_.Nk; }
+
+  // S, z from the keys every query sees (forward and the backward's forward sweep).
+  void init_state(const T* K, const T* V) {
+    std::fill(w_.S.begin(), w_.S.end(), T(0));
+    std::fill(w_.z.begin(), w_.z.end(), T(0));
+    const int64_t n = shared_keys();
+    for (int64_t j0 = 0; j0 < n; j0 += C_) {
+      features(K, j0, 0, n, w_.xt2.data(), w_.phit2.data(), nullptr, false);
+      load_v(V, j0, 0, n);
       add_keys_to_state();
     }
   }
 
   void forward(const T* Q, const T* K, const T* V, T* O, T* norm) {
     const int64_t C = C_, D = D_, Nq = p_.Nq, Nk = p_.Nk;
-    std::fill(w_.S.begin(), w_.S.end(), T(0));
-    std::fill(w_.z.begin(), w_.z.end(), T(0));
-    if (!p_.causal) {
-      for (int64_t j0 = 0; j0 < Nk; j0 += C) {
-        features(K, j0, 0, Nk, w_.xt2.data(), w_.phit2.data(), nullptr, false);
-        load_v(V, j0, 0, Nk);
-        add_keys_to_state();
-      }
-    } else {
-      prefix_keys(K, V);
-    }
+    init_state(K, V);
     std::vector<T> c(C);
     for (int64_t i0 = 0; i0 < Nq; i0 += C) {
       const int64_t rows = std::min(C, Nq - i0);
@@ -305,17 +301,7 @@ class Head {
   // dQ of this head (overwritten).
   void backward_q(const T* Q, const T* K, const T* V, const T* O, const T* norm, const T* dO, T* dQ) {
     const int64_t C = C_, D = D_, Nq = p_.Nq, Nk = p_.Nk;
-    std::fill(w_.S.begin(), w_.S.end(), T(0));
-    std::fill(w_.z.begin(), w_.z.end(), T(0));
-    if (!p_.causal) {
-      for (int64_t j0 = 0; j0 < Nk; j0 += C) {
-        features(K, j0, 0, Nk, w_.xt2.data(), w_.phit2.data(), nullptr, false);
-        load_v(V, j0, 0, Nk);
-        add_keys_to_state();
-      }
-    } else {
-      prefix_keys(K, V);
-    }
+    init_state(K, V);
     for (int64_t i0 = 0; i0 < Nq; i0 += C) {
       features(Q, i0, 0, Nq, w_.xt.data(), w_.phit.data(), nullptr, false);
       load_grads(O, norm, dO, i0);
@@ -416,7 +402,7 @@ class Head {
       finish_keys(kj0, 0, Nk);
       add_queries();
     }
-    plain_keys(0, std::min(off_, Nk));
+    plain_keys(0, shared_keys());
   }
 
  private:
