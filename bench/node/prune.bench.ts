@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as lemma from '../../lib/index.js';
-import { normals } from '../../lib/bench/sparse.js';
+import { normals } from '../../lib/random.js';
 import { Evaluator, buildTargetSync } from '../../lib/prune/objective.js';
 import { lineChart, timeIt } from './chart.js';
 import type { Series } from './chart.js';

@@ -16,6 +16,7 @@ import type { FloatArray } from '../binding.js';
 import * as exact from '../attention/attention.js';
 import * as poly from '../poly-attention/attention.js';
 import type { PolyAttentionContext } from '../poly-attention/attention.js';
+import { normals } from '../random.js';
 import { checkTensor } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
 import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, expected } from '../validation/index.js';
@@ -141,19 +142,6 @@ function geluGrad(x: number): number {
   return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x);
 }
 
-/** Seeded N(0, 1) stream (splitmix32-style + Box–Muller). */
-function normalStream(seed: number): () => number {
-  let s = (seed * 0x9e3779b1 + 0x7f4a7c15) >>> 0;
-  const u = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return (((z ^ (z >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-}
-
 /**
  * A transformer layer stack with exact or polynomial attention and its full backward pass.
  * Weights are plain tensors in `stack.weights` (read them, update them in place between steps).
@@ -188,7 +176,7 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
     this.maxBeta = o.maxBeta === undefined ? 6 : checkNumber(o.maxBeta, 'options.maxBeta', { min: 0, exclusiveMin: true });
     this.dtype = checkOneOf(o.dtype ?? 'float32', 'options.dtype', ['float32', 'float64'] as const);
     this.seed = o.seed === undefined ? 0 : checkInteger(o.seed, 'options.seed', 0, 2 ** 32 - 1);
-    const rnd = normalStream(this.seed);
+    const rnd = normals(this.seed);
     const d = this.dModel, m = this.mlp;
     const make = (rows: number, cols: number, std: number): Tensor<A> => {
       const data = (this.dtype === 'float64' ? new Float64Array(rows * cols) : new Float32Array(rows * cols)) as A;

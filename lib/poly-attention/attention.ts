@@ -206,8 +206,9 @@ export async function forward<A extends FloatArray>(q: Tensor<A>, k: Tensor<A>, 
     const pl = plan(ts[0], ts[1], ts[2], options);
     sameDtype(ts, names);
     const p = pl.params;
-    // Private copies: backward reads these later, and a caller may reuse its arrays.
-    const [qd, kd, vd] = ts.map((t) => privateData(t.data).slice() as A);
+    // Private copies (slice() also detaches a SharedArrayBuffer): backward reads these later, and
+    // a caller may reuse its arrays.
+    const [qd, kd, vd] = ts.map((t) => t.data.slice() as A);
     const out = zerosLike(qd, p.B * p.Hq * p.Nq * p.D) as A;
     const norm = zerosLike(qd, p.B * p.Hq * p.Nq) as A;
     await native.polyAttentionForward(qd, kd, vd, out, norm, p);

@@ -5,6 +5,7 @@
 import { fromNative } from '../errors.js';
 import * as attention from '../attention/attention.js';
 import type { FloatArray } from '../binding.js';
+import { normals } from '../random.js';
 import { checkTensor } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
 import { checkInteger, checkOptions } from '../validation/index.js';
@@ -53,20 +54,10 @@ function measure(x: FloatArray, ref: Float64Array): ErrorMeasure {
   return { relFrobenius: den > 0 ? Math.sqrt(num / den) : Math.sqrt(num), maxAbs };
 }
 
-/** N(0, 1) entries from a splitmix64 stream (Box–Muller). */
+/** N(0, 1) entries from the seeded stream of lib/random.ts. */
 function gaussian(n: number, seed: number): Float64Array {
-  let s = BigInt.asUintN(64, BigInt(seed) * 0x9e3779b97f4a7c15n + 1n);
-  const next = (): number => {
-    s = BigInt.asUintN(64, s + 0x9e3779b97f4a7c15n);
-    let z = s;
-    z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
-    z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
-    z ^= z >> 31n;
-    return Number(z >> 11n) / 2 ** 53;
-  };
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(next() + 1e-300)) * Math.cos(2 * Math.PI * next());
-  return out;
+  const next = normals(seed);
+  return Float64Array.from({ length: n }, next);
 }
 
 function measuredBeta(q: Float64Array, k: Float64Array, shape: number[], kShape: number[], scale: number, causal: boolean): number {

@@ -2,7 +2,7 @@
  * Test helpers for lemma.prune: seeded problems (the spec's AP-3 synthetic setting) and a plain
  * O(n²·d) JavaScript oracle of the objective and its gradient that materialises S, T, R and P.
  */
-import { normals } from '../../lib/bench/sparse.js';
+import { normals } from '../../lib/random.js';
 
 export { normals };
 
