@@ -104,7 +104,7 @@ export function featureCount(D: number, degree: number): number {
   return native.polyAttentionFeatures(D, degree);
 }
 
-/** scale · max‖q_i‖ · max‖k_j‖, per (batch, query head) against its kv head; the largest. */
+/** scale · max‖q_i‖ · max‖k_j‖, per (batch, query head) against its kv head; the largest (not finite when q or k holds a non-finite value). */
 function betaBound(q: Tensor, k: Tensor, scale: number): number {
   const [B, Hq, Nq, D] = q.shape as Shape4;
   const [, Hkv, Nk] = k.shape as Shape4;
@@ -116,7 +116,7 @@ function betaBound(q: Tensor, k: Tensor, scale: number): number {
         let s = 0;
         const o = (h * n + i) * D;
         for (let d = 0; d < D; d++) s += data[o + d] * data[o + d];
-        if (s > m) m = s;
+        m = Math.max(m, s);  // a NaN stays: the bound is then not finite
       }
       out[h] = Math.sqrt(m);
     }
@@ -162,11 +162,13 @@ function plan(q: Tensor, k: Tensor, v: Tensor, options: unknown): Plan {
   if (opts.tolerance !== undefined && opts.degree !== 'auto') {
     throw new RangeError(expected("degree 'auto' (tolerance applies only to it)", 'options.degree', opts.degree));
   }
+  const beta = betaBound(q, k, scale);
+  // One pass over q and k (the bound) and one over v; the culprit is searched only on failure.
   for (const [t, name] of [[q, 'q'], [k, 'k'], [v, 'v']] as const) {
+    if (name !== 'v' && Number.isFinite(beta)) continue;
     const i = t.data.findIndex((x) => !Number.isFinite(x));
     if (i >= 0) throw new LemmaError('ERR_RANGE', `polyAttention: ${name}.data[${i}] is not finite`);
   }
-  const beta = betaBound(q, k, scale);
   if (beta > maxBeta) {
     throw new LemmaError('ERR_RANGE', `polyAttention: beta = ${beta.toPrecision(4)} (a certified bound on |scale·q·k|) exceeds maxBeta = ${maxBeta}: Taylor features misweight scores that large; use lemma.attention, a smaller scale, or raise maxBeta`);
   }
