@@ -470,30 +470,31 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int dev) {
   return cudaSuccess;
 }
 
+// Read from the properties above, so the two views of the device cannot disagree.
 cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr attr, int dev) {
   if (v == nullptr) return ret(cudaErrorInvalidValue);
-  if (dev != 0) return ret(cudaErrorInvalidDevice);
-  EMU_STICKY();
-  const emu::Limits& l = emu::limits();
+  cudaDeviceProp p;
+  const cudaError_t e = cudaGetDeviceProperties(&p, dev);
+  if (e != cudaSuccess) return e;
   switch (attr) {
-    case cudaDevAttrComputeCapabilityMajor: *v = l.major; break;
-    case cudaDevAttrComputeCapabilityMinor: *v = l.minor; break;
-    case cudaDevAttrMultiProcessorCount: *v = l.sms; break;
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = int(l.smem_optin); break;
-    case cudaDevAttrMaxSharedMemoryPerBlock: *v = int(l.smem_default); break;
-    case cudaDevAttrMaxSharedMemoryPerMultiprocessor: *v = int(l.smem_per_sm); break;
-    case cudaDevAttrMaxThreadsPerBlock: *v = 1024; break;
-    case cudaDevAttrMaxBlockDimX: *v = 1024; break;
-    case cudaDevAttrMaxBlockDimY: *v = 1024; break;
-    case cudaDevAttrMaxBlockDimZ: *v = 64; break;
-    case cudaDevAttrMaxGridDimX: *v = 2147483647; break;
-    case cudaDevAttrMaxGridDimY: *v = 65535; break;
-    case cudaDevAttrMaxGridDimZ: *v = 65535; break;
-    case cudaDevAttrWarpSize: *v = 32; break;
-    case cudaDevAttrMaxThreadsPerMultiProcessor: *v = l.max_threads_per_sm; break;
-    case cudaDevAttrMemoryPoolsSupported: *v = 1; break;
-    case cudaDevAttrConcurrentKernels: *v = 1; break;
-    case cudaDevAttrUnifiedAddressing: *v = 1; break;
+    case cudaDevAttrComputeCapabilityMajor: *v = p.major; break;
+    case cudaDevAttrComputeCapabilityMinor: *v = p.minor; break;
+    case cudaDevAttrMultiProcessorCount: *v = p.multiProcessorCount; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = int(p.sharedMemPerBlockOptin); break;
+    case cudaDevAttrMaxSharedMemoryPerBlock: *v = int(p.sharedMemPerBlock); break;
+    case cudaDevAttrMaxSharedMemoryPerMultiprocessor: *v = int(p.sharedMemPerMultiprocessor); break;
+    case cudaDevAttrMaxThreadsPerBlock: *v = p.maxThreadsPerBlock; break;
+    case cudaDevAttrMaxBlockDimX: *v = p.maxThreadsDim[0]; break;
+    case cudaDevAttrMaxBlockDimY: *v = p.maxThreadsDim[1]; break;
+    case cudaDevAttrMaxBlockDimZ: *v = p.maxThreadsDim[2]; break;
+    case cudaDevAttrMaxGridDimX: *v = p.maxGridSize[0]; break;
+    case cudaDevAttrMaxGridDimY: *v = p.maxGridSize[1]; break;
+    case cudaDevAttrMaxGridDimZ: *v = p.maxGridSize[2]; break;
+    case cudaDevAttrWarpSize: *v = p.warpSize; break;
+    case cudaDevAttrMaxThreadsPerMultiProcessor: *v = p.maxThreadsPerMultiProcessor; break;
+    case cudaDevAttrMemoryPoolsSupported: *v = p.memoryPoolsSupported; break;
+    case cudaDevAttrConcurrentKernels: *v = p.concurrentKernels; break;
+    case cudaDevAttrUnifiedAddressing: *v = p.unifiedAddressing; break;
     default: return ret(cudaErrorInvalidValue);
   }
   return cudaSuccess;
