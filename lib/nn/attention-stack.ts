@@ -61,11 +61,9 @@ export interface StackTape {
 
 interface LayerTape {
   T: FloatArray;        // input [B·N, d]
-  qh: FloatArray; kh: FloatArray; vh: FloatArray;  // [B, H, N, Dh]
-  oh: FloatArray;       // attention output, [B, H, N, Dh]
-  O: FloatArray;        // merged heads [B·N, d]
-  lse?: FloatArray;     // exact
-  ctx?: PolyAttentionContext;  // poly
+  O: FloatArray;        // attention output, heads merged [B·N, d]
+  exact?: { qh: FloatArray; kh: FloatArray; vh: FloatArray; lse: FloatArray };  // [B, H, N, Dh], [B, H, N]
+  ctx?: PolyAttentionContext;  // poly (it holds its own q, k, v and output)
   Z: FloatArray;        // [B·N, d]
   h1: FloatArray;       // pre-activation [B·N, m]
   a1: FloatArray;       // GELU(h1)
@@ -227,18 +225,19 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
       const kh = toHeads(await mm(T, w.Wk.data, R, d, d), B, N, H, Dh);
       const vh = toHeads(await mm(T, w.Wv.data, R, d, d), B, N, H, Dh);
       const shape = [B, H, N, Dh];
-      const tape: Partial<LayerTape> = { T, qh, kh, vh };
+      const tape: Partial<LayerTape> = { T };
+      let oh: Arr;
       if (this.attention === 'exact') {
         const r = await exact.forward({ data: qh, shape }, { data: kh, shape }, { data: vh, shape }, { causal: this.causal });
-        tape.oh = r.out.data;
-        tape.lse = r.lse.data;
+        oh = r.out.data;
+        tape.exact = { qh, kh, vh, lse: r.lse.data };
       } else {
         const r = await poly.forward({ data: qh, shape }, { data: kh, shape }, { data: vh, shape }, { causal: this.causal, degree: this.degree, maxBeta: this.maxBeta });
-        tape.oh = r.out.data;
+        oh = r.out.data;
         tape.ctx = r.ctx;
         beta = Math.max(beta, r.beta);
       }
-      const O = toHeads(tape.oh, B, N, H, Dh, true);
+      const O = toHeads(oh, B, N, H, Dh, true);
       const Z = await mm(O, w.Wo.data, R, d, d);
       addInto(Z, T);
       const h1 = await mm(Z, w.W1.data, R, d, m);
@@ -294,10 +293,11 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
       const dWo = await mmTA(t.O, dZ, R, d, d);
       const dOh = toHeads(await mmTB(dZ, w.Wo.data, R, d, d), B, N, H, Dh);
       let dqh: Arr, dkh: Arr, dvh: Arr;
-      if (this.attention === 'exact') {
+      if (t.exact) {
+        const e = t.exact;
         const r = await exact.backward({
-          q: { data: t.qh, shape }, k: { data: t.kh, shape }, v: { data: t.vh, shape }, out: { data: t.oh, shape },
-          lse: { data: t.lse as Arr, shape: shape.slice(0, 3) }, dOut: { data: dOh, shape },
+          q: { data: e.qh, shape }, k: { data: e.kh, shape }, v: { data: e.vh, shape },
+          out: { data: toHeads(t.O, B, N, H, Dh), shape }, lse: { data: e.lse, shape: shape.slice(0, 3) }, dOut: { data: dOh, shape },
         }, { causal: this.causal });
         [dqh, dkh, dvh] = [r.dq.data, r.dk.data, r.dv.data];
       } else {
