@@ -45,6 +45,15 @@ Status attention_backward_cpu(const AttentionParams& p, const float* q, const fl
                               const float* v, const float* out, const float* lse,
                               const float* dout, float* dq, float* dk, float* dv);
 
+// How the fp32 CPU forward schedules a shape: row_path = the decode path (every query row of a
+// kv group in one unit, K and V read once per group); splits = key chunks per unit merged by
+// log-sum-exp (1 = none). Both depend on the shape and the machine only. For tests and benches.
+struct AttentionCpuSchedule {
+  bool row_path = false;
+  int64_t splits = 1;
+};
+AttentionCpuSchedule attention_cpu_schedule(const AttentionParams& p);
+
 // Bytes of scratch the fp32 CPU path would need (so callers can reject absurd requests
 // before allocating anything). pass: 0 forward, 1 backward.
 int64_t attention_workspace_bytes_cpu(const AttentionParams& p, int pass);

@@ -8,9 +8,14 @@
 // The score tile is computed transposed, St[key][query] (64 query lanes), so the per-query
 // softmax statistics are vertical SIMD ops. Kernels: attention_cpu_kernels.inl (per ISA).
 //
-// Forward (flash), task = (b, h, 64-query tile), largest tiles first under causal: pack Qt,
-// then per 64-key block J (skipping blocks entirely above the diagonal): St = K_J Qt,
-// online softmax (masking only straddling blocks), O = corr O + Pt^T V_J, finally O /= l.
+// Forward (flash), task = (b, h, up to 8 consecutive 64-query tiles), largest tiles first under
+// causal: pack Qt, then per 64-key block J (skipping blocks entirely above the diagonal):
+// St = K_J Qt, online softmax (masking only straddling blocks), O = corr O + Pt^T V_J, finally
+// O /= l. The tiles of a task walk the keys together in L2-sized passes of K and V.
+// Decoding shapes (Nq < 64, or too few tiles to fill the threads) take the split-KV schedule:
+// a kv group's query rows packed into 16- or 64-lane tiles (K and V read once per group), keys
+// split into chunks whose partial (O, m, l) are merged by log-sum-exp (see SplitPlan); the
+// backward packs the same row tiles.
 // Backward (flash), deterministic without atomics: a pre-pass packs Qt, dOt (transposed tiles),
 // L2 = lse log2(e) and Dvec = rowsum(dO O) per (b, h); task = (b, kv head, key chunk), where the
 // chunk count per kv head depends on the shape and the machine's core count (never on
@@ -62,6 +67,15 @@ constexpr int64_t kMatLimitBytes = int64_t{2} << 30;
 constexpr int64_t kMatBatchBytes = int64_t{64} << 20;   // heads materialised per region
 constexpr int64_t kPartialCapBytes = int64_t{256} << 20;  // dQ partials of the key chunks
 constexpr int kMaxKeyChunks = 64;
+// Split-KV forward (decoding): a key chunk holds at least kMinSplitBlocks key blocks, and a unit
+// is split at most kMaxSplits ways. See SplitPlan.
+constexpr int64_t kMinSplitBlocks = 4;
+// Flash forward: up to kMaxGroupTiles query tiles of a head per task walk the keys together in
+// passes of kPassBytes of K and V, so a pass stays in L2 for all of them (see
+// forward_flash_group_task).
+constexpr int64_t kMaxGroupTiles = 8;
+constexpr int64_t kPassBytes = int64_t{512} << 10;
+constexpr int64_t kMaxSplits = 64;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -115,13 +129,14 @@ inline int64_t mask_base(const Geo& g, int64_t j0, int64_t i0) {
   return g.causal ? j0 - g.off - i0 : kNoMask;
 }
 
-// Packs rows [i0, i0 + nq) of a [N, D] matrix, times s, as [D][64] (lanes past nq zero).
-void pack_transposed(const float* src, int64_t nq, int64_t D, float s, float* dst) {
-  if (nq < kLanes)
-    for (int64_t d = 0; d < D; ++d) std::memset(dst + d * kLanes, 0, sizeof(float) * kLanes);
+// Packs rows [i0, i0 + nq) of a [N, D] matrix, times s, as [D][lanes] (lanes past nq zero).
+void pack_transposed(const float* src, int64_t nq, int64_t D, float s, float* dst,
+                     int64_t lanes = kLanes) {
+  if (nq < lanes)
+    for (int64_t d = 0; d < D; ++d) std::memset(dst + d * lanes, 0, sizeof(float) * lanes);
   for (int64_t i = 0; i < nq; ++i) {
     const float* row = src + i * D;
-    for (int64_t d = 0; d < D; ++d) dst[d * kLanes + i] = row[d] * s;
+    for (int64_t d = 0; d < D; ++d) dst[d * lanes + i] = row[d] * s;
   }
 }
 
@@ -194,18 +209,48 @@ float* worker_scratch(float* base, int planned, int64_t stride, int worker) {
 }
 
 // ------------------------------------------------------------------------ plans -----------
+// The row path's tiles (see SplitPlan): a kv group's R = group * Nq query rows, L per tile.
+struct RowTiles {
+  int64_t R = 0, L = 0, nt = 0;  // rows per kv group, rows per tile, tiles per kv group
+};
+RowTiles row_tiles(const Geo& g) {
+  RowTiles t;
+  t.R = g.group * g.Nq;
+  t.L = t.R <= attn_cpu::kLanes16 ? attn_cpu::kLanes16 : kLanes;
+  t.nt = ceil_div(t.R, t.L);
+  return t;
+}
+inline bool use_row_path(const Geo& g) { return g.Nq < kLanes; }
+
+// How many parallel tasks a pass aims at. A property of the machine, not of ThreadPool::size():
+// set_size() never changes results.
+int64_t target_tasks() {
+  static const int64_t t = std::max<int64_t>(16, 2 * int64_t(std::thread::hardware_concurrency()));
+  return t;
+}
+
 struct FwdPlan {
   int workers = 1;
-  int64_t worker_floats = 0;   // Qt [D][64], St [Bc][64], m, l, corr [64]
+  int64_t worker_floats = 0;   // per tile of a task: Qt [D][64], m, l, corr [64]; St [Bc][64]
   int64_t unit_floats = 0;     // materialized: one head's St strips, Nk x nq_pad
   int64_t units_per_region = 0;
   int64_t off_worker = 0, off_mat = 0, total_floats = 0;
 };
 
+// Flash forward, query tiles per task and key blocks per pass (see forward_flash_group_task).
+inline int64_t tile_state_floats(const Geo& g) { return round16(g.D * kLanes) + 3 * kLanes; }
+inline int64_t fwd_group_tiles(const Geo& g) {
+  return std::clamp<int64_t>(g.BH * g.nt / target_tasks(), 1, kMaxGroupTiles);
+}
+inline int64_t fwd_pass_blocks(const Geo& g) {
+  return std::max<int64_t>(1, kPassBytes / (2 * 4 * g.D * kBc));
+}
+
 FwdPlan plan_forward(const Geo& g, bool mat) {
   FwdPlan f;
   f.workers = std::max(1, ThreadPool::size());
-  f.worker_floats = round16(g.D * kLanes) + round16(int64_t{kBc} * kLanes) + 3 * kLanes;
+  f.worker_floats = (mat ? 1 : fwd_group_tiles(g)) * tile_state_floats(g) +
+                    round16(int64_t{kBc} * kLanes);
   f.off_worker = 0;
   f.total_floats = f.workers * f.worker_floats;
   if (mat) {
@@ -219,6 +264,8 @@ FwdPlan plan_forward(const Geo& g, bool mat) {
 }
 
 struct BwdPlan {
+  bool rows = false;          // the row path (as the forward's, Nq < 64): off_qt, off_dot,
+                              // off_l2, off_dv hold the packed row tiles (b, kv head, tile)
   int workers = 1;
   int64_t key_chunks = 1;
   int64_t worker_floats = 0;  // flash: St, dPt [Bc][64], dK, dV acc [Bc][D]
@@ -229,14 +276,9 @@ struct BwdPlan {
           off_mat = 0, total_floats = 0;
 };
 
-int64_t target_bwd_tasks() {
-  // A property of the machine, not of ThreadPool::size(): set_size() never changes results.
-  static const int64_t t = std::max<int64_t>(16, 2 * int64_t(std::thread::hardware_concurrency()));
-  return t;
-}
-
 BwdPlan plan_backward(const Geo& g, bool mat) {
   BwdPlan b;
+  b.rows = !mat && use_row_path(g);
   b.workers = std::max(1, ThreadPool::size());
   b.tile_floats = g.D * kLanes;
   int64_t t = 0;
@@ -246,7 +288,7 @@ BwdPlan plan_backward(const Geo& g, bool mat) {
   b.off_dv = t;  t += round16(g.BH * g.nq_pad);
   if (!mat) {
     const int64_t dq_floats = g.BH * g.Nq * g.D;
-    int64_t kc = std::max<int64_t>(1, ceil_div(target_bwd_tasks(), g.B * g.Hkv));
+    int64_t kc = std::max<int64_t>(1, ceil_div(target_tasks(), g.B * g.Hkv));
     kc = std::min<int64_t>({kc, g.nj, kMaxKeyChunks,
                             1 + kPartialCapBytes / std::max<int64_t>(1, 4 * dq_floats)});
     b.key_chunks = kc;
@@ -292,35 +334,6 @@ void write_empty_rows(const FwdCtx& c, int64_t bh, int64_t i0, int64_t nq) {
   for (int64_t i = 0; i < nq; ++i) c.lse[bh * c.g.Nq + i0 + i] = kInf;
 }
 
-void forward_flash_task(const FwdCtx& c, int64_t bh, int64_t I, float* ws) {
-  const Geo& g = c.g;
-  const Kernels& kt = *c.kt;
-  const int64_t b = bh / g.Hq, hk = (bh % g.Hq) / g.group;
-  const int64_t i0 = I * kLanes, nq = std::min<int64_t>(kLanes, g.Nq - i0);
-  const int64_t j_end = key_end(g, I);
-  if (j_end == 0) return write_empty_rows(c, bh, i0, nq);
-  const float* K = c.k + (b * g.Hkv + hk) * g.Nk * g.D;  // [Nk, D]
-  const float* V = c.v + (b * g.Hkv + hk) * g.Nk * g.D;  // [Nk, D]
-  float* O = c.out + (bh * g.Nq + i0) * g.D;              // [nq, D], the accumulator itself
-  float* Qt = ws;                                         // [D][64]
-  float* St = Qt + round16(g.D * kLanes);                 // [Bc][64]
-  float* m = St + round16(int64_t{kBc} * kLanes);
-  float* l = m + kLanes;
-  float* corr = l + kLanes;
-  pack_transposed(c.q + (bh * g.Nq + i0) * g.D, nq, g.D, g.qscale, Qt);
-  for (int i = 0; i < kLanes; ++i) m[i] = -kInf, l[i] = 0.0f;
-  for (int64_t j0 = 0; j0 < j_end; j0 += kBc) {
-    const int nk = static_cast<int>(std::min<int64_t>(kBc, j_end - j0));
-    const int64_t mb = mask_base(g, j0, i0);
-    kt.gemm_lanes(K + j0 * g.D, g.D, nk, Qt, static_cast<int>(g.D), St, mb);
-    kt.softmax_block(St, nk, mb, m, l, corr);
-    kt.gemm_rows(St, 1, kLanes, static_cast<int>(nq), nk, V + j0 * g.D, g.D,
-                 static_cast<int>(g.D), O, g.D, corr, j0 > 0, mb);
-  }
-  kt.finalize_rows(O, g.D, static_cast<int>(nq), static_cast<int>(g.D), m, l,
-                   c.lse + bh * g.Nq + i0);
-}
-
 void forward_materialized_task(const FwdCtx& c, int64_t bh, int64_t I, float* strip,
                                float* ws) {
   const Geo& g = c.g;
@@ -346,6 +359,310 @@ void forward_materialized_task(const FwdCtx& c, int64_t bh, int64_t I, float* st
                static_cast<int>(g.D), O, g.D, nullptr, 0, mb);
   kt.finalize_rows(O, g.D, static_cast<int>(nq), static_cast<int>(g.D), m, l,
                    c.lse + bh * g.Nq + i0);
+}
+
+// ------------------------------------------------------------------------ split-KV --------
+// Split-KV forward (decoding). The flash schedule runs one task per (b, h, 64-query tile): with
+// few query rows (a handful of new rows against a long cache) that leaves threads idle, pads most
+// of the 64 lanes, and under grouped-query attention reads each K/V block once per query head.
+//  - Row path (Nq < 64): the query rows of every head of a kv group are adjacent in q (heads
+//    hk*group .. hk*group + group - 1 of batch b), so they form one [R = group*Nq, D] matrix,
+//    cut into tiles of L rows: L = 16 when R <= 16 (the 16-lane kernels), else 64. A unit is one
+//    (b, kv head, row tile); K and V are read once per tile, not once per query head. Row r of
+//    the group is query i = r mod Nq; causal masks are written into the scores as -inf.
+//  - Key splits: with fewer units than target_tasks(), the unit's visible keys are cut into
+//    `splits` runs of whole key blocks; each task leaves unnormalised partials (O, m, l) that
+//    combine_task merges in split order by log-sum-exp (Flash-Decoding):
+//      M = max_s m_s,  l = sum_s 2^(m_s - M) l_s,  O = sum_s 2^(m_s - M) O_s / l,
+//      lse = ln2 (M + log2 l)        (m in base 2, as everywhere in this file).
+//    The lanes path (Nq >= 64, one unit per (b, h, tile)) is split the same way when its tiles
+//    are too few.
+// splits depends on the shape and target_tasks() only, so results are bitwise identical for any
+// pool size, as elsewhere.
+
+struct SplitPlan {
+  bool rows = false;      // the row path
+  RowTiles rt;            // its tiles
+  int64_t units = 0;      // row path: B * Hkv * rt.nt; lanes path: B * Hq * nt (bh * nt + I)
+  int64_t unit_rows = 0;  // rows per unit (tile width): rt.L, or 64
+  int64_t splits = 1;
+  int workers = 1;
+  int64_t worker_floats = 0;
+  int64_t part_floats = 0;  // one (unit, split): O [unit_rows][D], then m, l [unit_rows]
+  int64_t off_worker = 0, off_part = 0, total_floats = 0;
+  bool used() const { return rows || splits > 1; }
+};
+
+SplitPlan plan_split(const Geo& g) {
+  SplitPlan s;
+  s.rows = use_row_path(g);
+  s.rt = row_tiles(g);
+  s.units = s.rows ? g.B * g.Hkv * s.rt.nt : g.BH * g.nt;
+  s.unit_rows = s.rows ? s.rt.L : kLanes;
+  const int64_t most = std::min(std::max<int64_t>(1, g.nj / kMinSplitBlocks), kMaxSplits);
+  s.splits = std::clamp<int64_t>(ceil_div(target_tasks(), s.units), 1, most);
+  s.workers = std::max(1, ThreadPool::size());
+  const int64_t L = s.unit_rows;
+  // Qt [D][L], St [Bc][L], m, l, corr [L]
+  s.worker_floats = round16(g.D * L) + round16(int64_t{kBc} * L) + 3 * round16(L);
+  if (s.splits > 1) s.part_floats = round16(L * g.D) + 2 * round16(L);
+  s.off_worker = 0;
+  s.off_part = s.workers * s.worker_floats;
+  s.total_floats = s.off_part + s.units * s.splits * s.part_floats;
+  return s;
+}
+
+// Where split s of a unit leaves its rows: O [rows][D], and for a partial its m and l (m null:
+// the task finalizes into out and lse itself).
+struct SplitOut {
+  float* O;
+  float* m;
+  float* l;
+};
+SplitOut split_out(const Geo& g, const SplitPlan& sp, float* parts, int64_t unit, int64_t s,
+                   float* out_rows) {
+  if (sp.splits == 1) return {out_rows, nullptr, nullptr};
+  float* p = parts + (unit * sp.splits + s) * sp.part_floats;
+  float* m = p + round16(sp.unit_rows * g.D);
+  return {p, m, m + round16(sp.unit_rows)};
+}
+
+// First row (of q, out, lse) of a row-path unit.
+inline int64_t row_of(const SplitPlan& sp, int64_t unit) {
+  return (unit / sp.rt.nt) * sp.rt.R + (unit % sp.rt.nt) * sp.rt.L;
+}
+
+// Key blocks [b0, b1) of split s when the unit sees `visible` keys.
+inline void split_blocks(int64_t visible, int64_t s, int64_t splits, int64_t* b0, int64_t* b1) {
+  const int64_t nb = ceil_div(visible, kBc);
+  *b0 = s * nb / splits;
+  *b1 = (s + 1) * nb / splits;
+}
+
+// Split s of `splits` of one (b, h, tile) (splits = 1: the whole tile, finalized in place).
+void forward_flash_task(const FwdCtx& c, int64_t bh, int64_t I, float* ws, int64_t s,
+                        int64_t splits, const SplitOut& dst) {
+  const Geo& g = c.g;
+  const Kernels& kt = *c.kt;
+  const int64_t b = bh / g.Hq, hk = (bh % g.Hq) / g.group;
+  const int64_t i0 = I * kLanes, nq = std::min<int64_t>(kLanes, g.Nq - i0);
+  int64_t b0, b1;
+  split_blocks(key_end(g, I), s, splits, &b0, &b1);
+  float* Qt = ws;                                         // [D][64]
+  float* St = Qt + round16(g.D * kLanes);                 // [Bc][64]
+  float* m = St + round16(int64_t{kBc} * kLanes);
+  float* l = m + kLanes;
+  float* corr = l + kLanes;
+  for (int i = 0; i < kLanes; ++i) m[i] = -kInf, l[i] = 0.0f;
+  if (b0 == b1) {
+    if (!dst.m) return write_empty_rows(c, bh, i0, nq);
+  } else {
+    const float* K = c.k + (b * g.Hkv + hk) * g.Nk * g.D;  // [Nk, D]
+    const float* V = c.v + (b * g.Hkv + hk) * g.Nk * g.D;  // [Nk, D]
+    const int64_t j_end = key_end(g, I);
+    pack_transposed(c.q + (bh * g.Nq + i0) * g.D, nq, g.D, g.qscale, Qt);
+    for (int64_t J = b0; J < b1; ++J) {
+      const int64_t j0 = J * kBc;
+      const int nk = static_cast<int>(std::min<int64_t>(kBc, j_end - j0));
+      const int64_t mb = mask_base(g, j0, i0);
+      kt.gemm_lanes(K + j0 * g.D, g.D, nk, Qt, static_cast<int>(g.D), St, mb);
+      kt.softmax_block(St, nk, mb, m, l, corr);
+      kt.gemm_rows(St, 1, kLanes, static_cast<int>(nq), nk, V + j0 * g.D, g.D,
+                   static_cast<int>(g.D), dst.O, g.D, corr, J > b0, mb);
+    }
+  }
+  if (!dst.m) {
+    kt.finalize_rows(dst.O, g.D, static_cast<int>(nq), static_cast<int>(g.D), m, l,
+                     c.lse + bh * g.Nq + i0);
+    return;
+  }
+  std::memcpy(dst.m, m, sizeof(float) * nq);
+  std::memcpy(dst.l, l, sizeof(float) * nq);
+}
+
+// Flash forward for query tiles [I0, I0 + n) of one (b, h): the tiles walk the key blocks
+// together, one pass of fwd_pass_blocks() blocks (about kPassBytes of K and V) at a time, every
+// tile taking its blocks of the pass before the next pass starts. Without it each tile streams
+// all of K and V on its own, and once a head's K and V outgrow L2 (N = 4096 at D = 64) they
+// come from L3 once per tile. Per tile the block order is unchanged (J ascending), so results
+// are bitwise those of one tile per task. State per tile (Qt, m, l, corr) at tile_state_floats()
+// apart; the scores tile St after the last.
+void forward_flash_group_task(const FwdCtx& c, int64_t bh, int64_t I0, int64_t n, float* ws) {
+  const Geo& g = c.g;
+  const Kernels& kt = *c.kt;
+  const int64_t hk = (bh % g.Hq) / g.group, b = bh / g.Hq;
+  const float* K = c.k + (b * g.Hkv + hk) * g.Nk * g.D;
+  const float* V = c.v + (b * g.Hkv + hk) * g.Nk * g.D;
+  const int64_t ts = tile_state_floats(g);
+  float* St = ws + n * ts;
+  int64_t nb_max = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t I = I0 + t, i0 = I * kLanes, nq = std::min<int64_t>(kLanes, g.Nq - i0);
+    float* Qt = ws + t * ts;
+    float* m = Qt + round16(g.D * kLanes);
+    for (int i = 0; i < kLanes; ++i) m[i] = -kInf, m[kLanes + i] = 0.0f;
+    pack_transposed(c.q + (bh * g.Nq + i0) * g.D, nq, g.D, g.qscale, Qt);
+    nb_max = std::max(nb_max, ceil_div(key_end(g, I), kBc));
+  }
+  const int64_t pass = fwd_pass_blocks(g);
+  for (int64_t p0 = 0; p0 < nb_max; p0 += pass)
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t I = I0 + t, i0 = I * kLanes, nq = std::min<int64_t>(kLanes, g.Nq - i0);
+      const int64_t j_end = key_end(g, I);
+      float* Qt = ws + t * ts;
+      float* m = Qt + round16(g.D * kLanes);
+      float* O = c.out + (bh * g.Nq + i0) * g.D;
+      const int64_t J1 = std::min(p0 + pass, ceil_div(j_end, kBc));
+      for (int64_t J = p0; J < J1; ++J) {
+        const int64_t j0 = J * kBc;
+        const int nk = static_cast<int>(std::min<int64_t>(kBc, j_end - j0));
+        const int64_t mb = mask_base(g, j0, i0);
+        kt.gemm_lanes(K + j0 * g.D, g.D, nk, Qt, static_cast<int>(g.D), St, mb);
+        kt.softmax_block(St, nk, mb, m, m + kLanes, m + 2 * kLanes);
+        kt.gemm_rows(St, 1, kLanes, static_cast<int>(nq), nk, V + j0 * g.D, g.D,
+                     static_cast<int>(g.D), O, g.D, m + 2 * kLanes, J > 0, mb);
+      }
+    }
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t I = I0 + t, i0 = I * kLanes, nq = std::min<int64_t>(kLanes, g.Nq - i0);
+    if (key_end(g, I) == 0) {
+      write_empty_rows(c, bh, i0, nq);
+      continue;
+    }
+    const float* m = ws + t * ts + round16(g.D * kLanes);
+    kt.finalize_rows(c.out + (bh * g.Nq + i0) * g.D, g.D, static_cast<int>(nq),
+                     static_cast<int>(g.D), m, m + kLanes, c.lse + bh * g.Nq + i0);
+  }
+}
+
+// Writes -inf over the scores St [nk][L] of a key block at j0 that rows [r0, r0 + nr) of a kv
+// group must not see (row r is query r mod Nq, which sees keys j <= i + off).
+void mask_row_tile(const Geo& g, int64_t r0, int64_t nr, int64_t L, int64_t j0, int nk,
+                   float* St) {
+  if (!g.causal || j0 + nk - 1 <= g.off) return;
+  for (int64_t i = 0; i < nr; ++i) {
+    const int64_t first_masked = std::max<int64_t>(0, (r0 + i) % g.Nq + g.off + 1 - j0);
+    for (int64_t j = first_masked; j < nk; ++j) St[j * L + i] = -kInf;
+  }
+}
+
+// Split s of one row-path unit (b, kv head, row tile), see SplitPlan.
+void forward_rows_task(const FwdCtx& c, const SplitPlan& sp, int64_t unit, int64_t s, float* ws,
+                       const SplitOut& dst) {
+  const Geo& g = c.g;
+  const Kernels& kt = *c.kt;
+  const RowTiles& rt = sp.rt;
+  const int64_t L = rt.L, u = unit / rt.nt, r0 = (unit % rt.nt) * L;
+  const int64_t nr = std::min(L, rt.R - r0), row0 = u * rt.R + r0;  // rows of q, out, lse
+  const int D = static_cast<int>(g.D);
+  const bool narrow = L == attn_cpu::kLanes16;
+  // The last query row sees the most keys.
+  const int64_t j_end = g.causal ? std::clamp<int64_t>(g.Nq + g.off, 0, g.Nk) : g.Nk;
+  int64_t b0, b1;
+  split_blocks(j_end, s, sp.splits, &b0, &b1);
+  float* Qt = ws;                             // [D][L], times scale log2(e)
+  float* St = Qt + round16(g.D * L);          // [Bc][L]
+  float* m = St + round16(int64_t{kBc} * L);
+  float* l = m + round16(L);
+  float* corr = l + round16(L);
+  for (int64_t i = 0; i < L; ++i) m[i] = -kInf, l[i] = 0.0f;
+  if (b0 < b1) {
+    pack_transposed(c.q + row0 * g.D, nr, g.D, g.qscale, Qt, L);
+    const float* K = c.k + u * g.Nk * g.D;  // u = b * Hkv + hk
+    const float* V = c.v + u * g.Nk * g.D;
+    for (int64_t J = b0; J < b1; ++J) {
+      const int64_t j0 = J * kBc;
+      const int nk = static_cast<int>(std::min<int64_t>(kBc, j_end - j0));
+      (narrow ? kt.gemm_lanes16 : kt.gemm_lanes)(K + j0 * g.D, g.D, nk, Qt, D, St, kNoMask);
+      mask_row_tile(g, r0, nr, L, j0, nk, St);
+      (narrow ? kt.softmax_block16 : kt.softmax_block)(St, nk, kNoMask, m, l, corr);
+      kt.gemm_rows(St, 1, L, static_cast<int>(nr), nk, V + j0 * g.D, g.D, D, dst.O, g.D, corr,
+                   J > b0, kNoMask);
+    }
+  } else if (!dst.m) {
+    std::memset(dst.O, 0, sizeof(float) * nr * g.D);  // no visible key: finalize writes 0, +inf
+  }
+  if (!dst.m) {
+    kt.finalize_rows(dst.O, g.D, static_cast<int>(nr), D, m, l, c.lse + row0);
+    return;
+  }
+  std::memcpy(dst.m, m, sizeof(float) * nr);
+  std::memcpy(dst.l, l, sizeof(float) * nr);
+}
+
+// Merges the splits of one unit (rows [row0, row0 + n) of out and lse) in split order.
+void combine_task(const FwdCtx& c, const SplitPlan& sp, float* parts, int64_t unit, int64_t row0,
+                  int64_t n) {
+  const Geo& g = c.g;
+  constexpr double kLn2 = 0.69314718055994530942;
+  double w[kMaxSplits];
+  for (int64_t r = 0; r < n; ++r) {
+    float* o = c.out + (row0 + r) * g.D;
+    double M = -std::numeric_limits<double>::infinity();
+    bool nan = false;
+    for (int64_t s = 0; s < sp.splits; ++s) {
+      const double ms = split_out(g, sp, parts, unit, s, nullptr).m[r];
+      nan |= std::isnan(ms);
+      M = std::max(M, ms);
+    }
+    if (nan || M == -std::numeric_limits<double>::infinity()) {
+      // NaN scores propagate (as on the one-task path); no visible key: out = 0, lse = +inf.
+      const float fill = nan ? std::numeric_limits<float>::quiet_NaN() : 0.0f;
+      for (int64_t d = 0; d < g.D; ++d) o[d] = fill;
+      c.lse[row0 + r] = nan ? fill : kInf;
+      continue;
+    }
+    double L = 0;
+    for (int64_t s = 0; s < sp.splits; ++s) {
+      const SplitOut p = split_out(g, sp, parts, unit, s, nullptr);
+      w[s] = p.m[r] == -kInf ? 0.0 : std::exp2(double(p.m[r]) - M);
+      L += w[s] * double(p.l[r]);
+    }
+    for (int64_t d = 0; d < g.D; ++d) {
+      double acc = 0;
+      for (int64_t s = 0; s < sp.splits; ++s)
+        if (w[s] != 0) acc += w[s] * double(split_out(g, sp, parts, unit, s, nullptr).O[r * g.D + d]);
+      o[d] = static_cast<float>(acc / L);
+    }
+    c.lse[row0 + r] = static_cast<float>(kLn2 * (M + std::log2(L)));
+  }
+}
+
+Status forward_split(const FwdCtx& c, const SplitPlan& sp) {
+  Workspace ws;
+  LEMMA_RETURN_IF_ERROR(acquire_workspace(4 * sp.total_floats, &ws));
+  struct Run {
+    const FwdCtx& c;
+    const SplitPlan& sp;
+    float* base;
+    float* parts() const { return base + sp.off_part; }
+  } r{c, sp, ws.base};
+  ThreadPool::parallel_for(sp.units * sp.splits, [&r](int64_t task, int worker) {
+    const Geo& g = r.c.g;
+    const int64_t unit = task / r.sp.splits, s = task % r.sp.splits;
+    float* scratch = worker_scratch(r.base + r.sp.off_worker, r.sp.workers, r.sp.worker_floats,
+                                    worker);
+    if (r.sp.rows) {
+      const SplitOut dst = split_out(g, r.sp, r.parts(), unit, s, r.c.out + row_of(r.sp, unit) * g.D);
+      return forward_rows_task(r.c, r.sp, unit, s, scratch, dst);
+    }
+    const int64_t bh = unit / g.nt, I = unit % g.nt;
+    const SplitOut dst =
+        split_out(g, r.sp, r.parts(), unit, s, r.c.out + (bh * g.Nq + I * kLanes) * g.D);
+    forward_flash_task(r.c, bh, I, scratch, s, r.sp.splits, dst);
+  });
+  if (sp.splits == 1) return Status::Ok();
+  ThreadPool::parallel_for(sp.units, [&r](int64_t unit, int) {
+    const Geo& g = r.c.g;
+    if (r.sp.rows) {
+      const int64_t r0 = (unit % r.sp.rt.nt) * r.sp.rt.L;
+      return combine_task(r.c, r.sp, r.parts(), unit, row_of(r.sp, unit),
+                          std::min(r.sp.rt.L, r.sp.rt.R - r0));
+    }
+    const int64_t bh = unit / g.nt, i0 = (unit % g.nt) * kLanes;
+    combine_task(r.c, r.sp, r.parts(), unit, bh * g.Nq + i0, std::min<int64_t>(kLanes, g.Nq - i0));
+  });
+  return Status::Ok();
 }
 
 // ------------------------------------------------------------------------ backward --------
@@ -472,6 +789,83 @@ void backward_flash_task(const BwdCtx& c, int64_t task, float* ws) {
   }
 }
 
+// Row path (see SplitPlan), pre-pass for one (b, kv head, row tile): Qt, dOt [D][L], L2, Dvec;
+// zeroes the dQ accumulators of its rows. Tiles sit where the lanes path keeps (b, h, I).
+void backward_rows_prepass_task(const BwdCtx& c, const RowTiles& rt, int64_t unit) {
+  const Geo& g = c.g;
+  const int64_t L = rt.L, r0 = (unit % rt.nt) * L, nr = std::min(L, rt.R - r0);
+  const int64_t row0 = (unit / rt.nt) * rt.R + r0;
+  float* Qt = c.ws + c.plan.off_qt + unit * g.D * L;
+  float* dOt = c.ws + c.plan.off_dot + unit * g.D * L;
+  float* L2 = c.ws + c.plan.off_l2 + unit * L;
+  float* Dv = c.ws + c.plan.off_dv + unit * L;
+  pack_transposed(c.q + row0 * g.D, nr, g.D, g.qscale, Qt, L);
+  pack_transposed(c.dout + row0 * g.D, nr, g.D, 1.0f, dOt, L);
+  for (int64_t i = 0; i < L; ++i) {
+    if (i >= nr) {
+      L2[i] = kInf, Dv[i] = 0.0f;
+      continue;
+    }
+    L2[i] = static_cast<float>(double(c.lse[row0 + i]) * kLog2e);
+    const float* o = c.out + (row0 + i) * g.D;
+    const float* d = c.dout + (row0 + i) * g.D;
+    double s = 0;
+    for (int64_t e = 0; e < g.D; ++e) s += double(o[e]) * double(d[e]);
+    Dv[i] = static_cast<float>(s);
+  }
+  std::memset(c.dq + row0 * g.D, 0, sizeof(float) * nr * g.D);
+  const int64_t dq_floats = g.BH * g.Nq * g.D;
+  for (int64_t kc = 1; kc < c.plan.key_chunks; ++kc)
+    std::memset(c.ws + c.plan.off_part + (kc - 1) * dq_floats + row0 * g.D, 0,
+                sizeof(float) * nr * g.D);
+}
+
+// Row path: one key chunk of one (b, kv head), every row tile of the group per key block, as
+// backward_flash_task does for the query tiles of each head.
+void backward_rows_task(const BwdCtx& c, const RowTiles& rt, int64_t task, float* ws) {
+  const Geo& g = c.g;
+  const Kernels& kt = *c.kt;
+  const int64_t kc = c.plan.key_chunks;
+  const int64_t u = task / kc, chunk = task % kc, L = rt.L;
+  const bool narrow = L == attn_cpu::kLanes16;
+  const int D = static_cast<int>(g.D);
+  const float* K = c.k + u * g.Nk * g.D;
+  const float* V = c.v + u * g.Nk * g.D;
+  float* St = ws;                               // [Bc][L] scores, then Pt
+  float* dPt = St + int64_t{kBc} * L;           // [Bc][L] dPt, then dSt
+  float* dq_base = chunk == 0 ? c.dq : c.ws + c.plan.off_part + (chunk - 1) * g.BH * g.Nq * g.D;
+  const int64_t j_vis = g.causal ? std::clamp<int64_t>(g.Nq + g.off, 0, g.Nk) : g.Nk;
+  for (int64_t J = c.chunk_begin[chunk]; J < c.chunk_begin[chunk + 1]; ++J) {
+    const int64_t j0 = J * kBc;
+    const int nk = static_cast<int>(std::min<int64_t>(kBc, g.Nk - j0));
+    float* dk_out = c.dk + (u * g.Nk + j0) * g.D;
+    float* dv_out = c.dv + (u * g.Nk + j0) * g.D;
+    if (j0 >= j_vis) {  // past the last row's horizon: no gradient
+      std::memset(dk_out, 0, sizeof(float) * nk * g.D);
+      std::memset(dv_out, 0, sizeof(float) * nk * g.D);
+      continue;
+    }
+    for (int64_t t = 0; t < rt.nt; ++t) {
+      const int64_t unit = u * rt.nt + t, r0 = t * L;
+      const int nr = static_cast<int>(std::min(L, rt.R - r0));
+      const int64_t row0 = u * rt.R + r0;
+      const float* L2 = c.ws + c.plan.off_l2 + unit * L;
+      const float* Dv = c.ws + c.plan.off_dv + unit * L;
+      const auto lanes = narrow ? kt.gemm_lanes16 : kt.gemm_lanes;
+      lanes(K + j0 * g.D, g.D, nk, c.ws + c.plan.off_qt + unit * g.D * L, D, St, kNoMask);
+      lanes(V + j0 * g.D, g.D, nk, c.ws + c.plan.off_dot + unit * g.D * L, D, dPt, kNoMask);
+      mask_row_tile(g, r0, nr, L, j0, nk, St);
+      (narrow ? kt.probs_block16 : kt.probs_block)(St, dPt, nk, kNoMask, L2, Dv, g.scale);
+      kt.gemm_rows(St, L, 1, nk, nr, c.dout + row0 * g.D, g.D, D, dv_out, g.D, nullptr, t > 0,
+                   kNoMask);
+      kt.gemm_rows(dPt, L, 1, nk, nr, c.q + row0 * g.D, g.D, D, dk_out, g.D, nullptr, t > 0,
+                   kNoMask);
+      kt.gemm_rows(dPt, 1, L, nr, nk, K + j0 * g.D, g.D, D, dq_base + row0 * g.D, g.D, nullptr,
+                   1, kNoMask);
+    }
+  }
+}
+
 // dq rows of one (b, h, tile) += the partials of key chunks 1.. in chunk order.
 void backward_reduce_task(const BwdCtx& c, int64_t bh, int64_t I) {
   const Geo& g = c.g;
@@ -571,7 +965,16 @@ int64_t attention_workspace_bytes_cpu(const AttentionParams& p, int pass) {
   if (!attention_check_params(p).ok()) return 0;
   const Geo g = geo_of(p);
   const bool mat = p.algorithm == AttentionAlgorithm::kMaterialized;
+  if (pass == 0 && !mat && plan_split(g).used()) return 4 * plan_split(g).total_floats;
   return 4 * (pass == 0 ? plan_forward(g, mat).total_floats : plan_backward(g, mat).total_floats);
+}
+
+AttentionCpuSchedule attention_cpu_schedule(const AttentionParams& p) {
+  AttentionCpuSchedule s;
+  if (!attention_check_params(p).ok() || p.algorithm != AttentionAlgorithm::kFlash) return s;
+  const SplitPlan sp = plan_split(geo_of(p));
+  if (sp.used()) s.row_path = sp.rows, s.splits = sp.splits;
+  return s;
 }
 
 // The parallel_for bodies below capture one reference each, so std::function keeps them in its
@@ -581,6 +984,14 @@ Status attention_forward_cpu(const AttentionParams& p, const float* q, const flo
   LEMMA_RETURN_IF_ERROR(attention_check_params(p));
   LEMMA_RETURN_IF_ERROR(check_pointers({q, k, v, out, lse}));
   const bool mat = p.algorithm == AttentionAlgorithm::kMaterialized;
+  if (!mat) {
+    FwdCtx c;
+    c.g = geo_of(p);
+    c.kt = &kernels_for(simd_level());
+    c.q = q, c.k = k, c.v = v, c.out = out, c.lse = lse;
+    const SplitPlan sp = plan_split(c.g);
+    if (sp.used()) return forward_split(c, sp);
+  }
   struct Run {
     FwdCtx c;
     FwdPlan plan;
@@ -600,11 +1011,16 @@ Status attention_forward_cpu(const AttentionParams& p, const float* q, const flo
   r.ws = ws.base;
   const Geo& g = r.c.g;
   if (!mat) {
-    // Largest tiles first under causal (tile I sees about I + 1 key blocks).
-    ThreadPool::parallel_for(g.BH * g.nt, [&r](int64_t task, int worker) {
+    // Groups of consecutive tiles; largest first under causal (tile I sees about I + 1 key
+    // blocks).
+    r.nu = fwd_group_tiles(g);
+    r.u0 = ceil_div(g.nt, r.nu);  // groups per head
+    ThreadPool::parallel_for(g.BH * r.u0, [&r](int64_t task, int worker) {
       const Geo& g = r.c.g;
-      const int64_t I = g.causal ? g.nt - 1 - task / g.BH : task / g.BH;
-      forward_flash_task(r.c, task % g.BH, I, r.scratch(worker));
+      const int64_t grp = g.causal ? r.u0 - 1 - task / g.BH : task / g.BH;
+      const int64_t I0 = grp * r.nu;
+      forward_flash_group_task(r.c, task % g.BH, I0, std::min(r.nu, g.nt - I0),
+                               r.scratch(worker));
     });
     return Status::Ok();
   }
@@ -640,6 +1056,26 @@ Status attention_backward_cpu(const AttentionParams& p, const float* q, const fl
   c.zero_dq = !mat;
   const Geo& g = c.g;
   const BwdPlan& plan = c.plan;
+  if (plan.rows) {
+    struct Rows {
+      const BwdCtx& c;
+      RowTiles rt;
+    } r{c, row_tiles(g)};
+    ThreadPool::parallel_for(g.B * g.Hkv * r.rt.nt, [&r](int64_t unit, int) {
+      backward_rows_prepass_task(r.c, r.rt, unit);
+    });
+    set_key_chunks(&c);
+    ThreadPool::parallel_for(g.B * g.Hkv * plan.key_chunks, [&r](int64_t task, int worker) {
+      backward_rows_task(r.c, r.rt, task,
+                         worker_scratch(r.c.ws + r.c.plan.off_worker, r.c.plan.workers,
+                                        r.c.plan.worker_floats, worker));
+    });
+    if (plan.key_chunks > 1)
+      ThreadPool::parallel_for(g.BH * g.nt, [&c](int64_t task, int) {
+        backward_reduce_task(c, task / c.g.nt, task % c.g.nt);
+      });
+    return Status::Ok();
+  }
   ThreadPool::parallel_for(g.BH * g.nt, [&c](int64_t task, int) {
     backward_prepass_task(c, task / c.g.nt, task % c.g.nt, c.zero_dq);
   });

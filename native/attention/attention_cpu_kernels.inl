@@ -35,7 +35,8 @@
 namespace lemma {
 namespace attn_cpu {
 
-constexpr int kLanes = 64;  // queries per tile (Br)
+constexpr int kLanes = 64;    // queries per tile (Br)
+constexpr int kLanes16 = 16;  // query rows per tile of the decode (row) path when they are few
 constexpr int64_t kNoMask = -(int64_t{1} << 60);
 
 struct Kernels {
@@ -65,6 +66,14 @@ struct Kernels {
                         float* lse);
   // Test hook: y[i] = exp2(x[i]) with this ISA's vector exp2 (n a multiple of 64).
   void (*exp2_array)(const float* x, float* y, int64_t n);
+  // The three lanes kernels above on 16-lane tiles ([rows][16] arrays, Yt [D][16]): the row
+  // path's tiles when a kv group has at most 16 query rows.
+  void (*gemm_lanes16)(const float* X, int64_t ldx, int rows, const float* Yt, int D, float* C,
+                       int64_t mask_base);
+  void (*softmax_block16)(float* St, int rows, int64_t mask_base, float* m, float* l,
+                          float* corr);
+  void (*probs_block16)(float* St, float* dPt, int rows, int64_t mask_base, const float* L2,
+                        const float* Dv, float ds_scale);
 };
 
 }  // namespace attn_cpu
@@ -82,6 +91,7 @@ namespace LEMMA_SIMD_NS {
 namespace {
 
 using attn_cpu::kLanes;
+using attn_cpu::kLanes16;
 
 #if defined(LEMMA_SIMD_AVX512)
 using V = V512;
@@ -97,69 +107,81 @@ constexpr int kRowsA = 4, kVecsA = 4;
 constexpr int kRowsB = 4, kVecsB = 4;
 #endif
 constexpr int kW = V::kLanes;
-constexpr int kVecsPerTile = kLanes / kW;
 static_assert(kLanes % (kVecsA * kW) == 0, "lane tile must divide the 64-query tile");
+static_assert(attn_cpu::kLanes16 % kW == 0, "a vector must divide the 16-row tile");
 
 inline int imin(int a, int b) { return a < b ? a : b; }
+
+// Register tiles of the lanes kernels per tile width L (64: the query tile; 16: the decode
+// tile of the row path): kVecs vectors of lanes per accumulator row, kRows key rows.
+// AVX-512 at L = 16 has one vector per row, so it takes 8 rows (8 FMA chains cover the FMA
+// latency); the other widths keep the (A) tiles.
+template <int L>
+struct LaneTile {
+  static constexpr int kVecs = kVecsA < L / kW ? kVecsA : L / kW;
+  static constexpr int kRows = (L == kLanes || kVecs > 1) ? kRowsA : 8;
+};
 
 // ---------------------------------------------------------------- (A) gemm_lanes ----------
 // R rows; lane chunks of kVecsA vectors from chunk l_first on, and in the first of them only
 // vectors c >= C0 (the ones before are masked for every row of the tile).
-template <int R, int C0>
+template <int L, int R, int C0>
 inline void lanes_tile(const float* __restrict X, int64_t ldx, const float* __restrict Yt, int D,
                        float* __restrict C, int l_first, bool accumulate) {
-  for (int l0 = l_first; l0 < kLanes; l0 += kVecsA * kW) {
-    if (C0 > 0 && l0 != l_first) return lanes_tile<R, 0>(X, ldx, Yt, D, C, l0, accumulate);
-    V acc[R][kVecsA];
+  constexpr int kVecs = LaneTile<L>::kVecs;
+  for (int l0 = l_first; l0 < L; l0 += kVecs * kW) {
+    if (C0 > 0 && l0 != l_first) return lanes_tile<L, R, 0>(X, ldx, Yt, D, C, l0, accumulate);
+    V acc[R][kVecs];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
-      for (int c = C0; c < kVecsA; ++c)
-        acc[r][c] = accumulate ? V::load(C + r * kLanes + l0 + c * kW) : V::zero();
+      for (int c = C0; c < kVecs; ++c)
+        acc[r][c] = accumulate ? V::load(C + r * L + l0 + c * kW) : V::zero();
     const float* y = Yt + l0;
-    for (int d = 0; d < D; ++d, y += kLanes) {
-      V yv[kVecsA];
+    for (int d = 0; d < D; ++d, y += L) {
+      V yv[kVecs];
 #pragma GCC unroll 8
-      for (int c = C0; c < kVecsA; ++c) yv[c] = V::load(y + c * kW);
+      for (int c = C0; c < kVecs; ++c) yv[c] = V::load(y + c * kW);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         const V x = V::set1(X[r * ldx + d]);
 #pragma GCC unroll 8
-        for (int c = C0; c < kVecsA; ++c) acc[r][c] = fmadd(x, yv[c], acc[r][c]);
+        for (int c = C0; c < kVecs; ++c) acc[r][c] = fmadd(x, yv[c], acc[r][c]);
       }
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
-      for (int c = C0; c < kVecsA; ++c) acc[r][c].store(C + r * kLanes + l0 + c * kW);
+      for (int c = C0; c < kVecs; ++c) acc[r][c].store(C + r * L + l0 + c * kW);
   }
 }
 
-template <int R, int C0>
+template <int L, int R, int C0>
 inline void lanes_skip(int c0, const float* X, int64_t ldx, const float* Yt, int D, float* C,
                        int l_first, bool acc) {
-  if constexpr (C0 < kVecsA) {
-    if (c0 == C0) return lanes_tile<R, C0>(X, ldx, Yt, D, C, l_first, acc);
-    lanes_skip<R, C0 + 1>(c0, X, ldx, Yt, D, C, l_first, acc);
+  if constexpr (C0 < LaneTile<L>::kVecs) {
+    if (c0 == C0) return lanes_tile<L, R, C0>(X, ldx, Yt, D, C, l_first, acc);
+    lanes_skip<L, R, C0 + 1>(c0, X, ldx, Yt, D, C, l_first, acc);
   }
 }
 
 // Rows [r0, r0 + R): lanes below mask_base + r0 are masked in all of them; skip those vectors.
-template <int R>
+template <int L, int R>
 inline void lanes_rows(const float* X, int64_t ldx, const float* Yt, int D, float* C,
                        int64_t masked, bool acc) {
+  constexpr int kVecs = LaneTile<L>::kVecs;
   const int64_t v0 = masked <= 0 ? 0 : masked / kW;  // first vector with a visible lane
-  if (v0 >= kVecsPerTile) return;
+  if (v0 >= L / kW) return;
   const int v = static_cast<int>(v0);
-  lanes_skip<R, 0>(v % kVecsA, X, ldx, Yt, D, C, (v / kVecsA) * kVecsA * kW, acc);
+  lanes_skip<L, R, 0>(v % kVecs, X, ldx, Yt, D, C, (v / kVecs) * kVecs * kW, acc);
 }
 
-template <int R>
+template <int L, int R>
 inline void lanes_rem(int rem, const float* X, int64_t ldx, const float* Yt, int D, float* C,
                       int64_t masked, bool acc) {
   if constexpr (R > 0) {
-    if (rem == R) return lanes_rows<R>(X, ldx, Yt, D, C, masked, acc);
-    lanes_rem<R - 1>(rem, X, ldx, Yt, D, C, masked, acc);
+    if (rem == R) return lanes_rows<L, R>(X, ldx, Yt, D, C, masked, acc);
+    lanes_rem<L, R - 1>(rem, X, ldx, Yt, D, C, masked, acc);
   }
 }
 
@@ -168,19 +190,21 @@ inline void lanes_rem(int rem, const float* X, int64_t ldx, const float* Yt, int
 // would stream from L2 once per row group); partial sums go through C.
 constexpr int kDChunk = 64;
 
-void gemm_lanes(const float* X, int64_t ldx, int rows, const float* Yt, int D, float* C,
-                int64_t mask_base) {
+template <int L>
+void gemm_lanes_t(const float* X, int64_t ldx, int rows, const float* Yt, int D, float* C,
+                  int64_t mask_base) {
+  constexpr int kRows = LaneTile<L>::kRows;
   for (int d0 = 0; d0 < D; d0 += kDChunk) {
     const int dn = imin(kDChunk, D - d0);
     const bool acc = d0 > 0;
     const float* Xd = X + d0;
-    const float* Yd = Yt + int64_t(d0) * kLanes;
+    const float* Yd = Yt + int64_t(d0) * L;
     int r = 0;
-    for (; r + kRowsA <= rows; r += kRowsA)
-      lanes_rows<kRowsA>(Xd + r * ldx, ldx, Yd, dn, C + r * kLanes, mask_base + r, acc);
+    for (; r + kRows <= rows; r += kRows)
+      lanes_rows<L, kRows>(Xd + r * ldx, ldx, Yd, dn, C + r * L, mask_base + r, acc);
     if (r < rows)
-      lanes_rem<kRowsA - 1>(rows - r, Xd + r * ldx, ldx, Yd, dn, C + r * kLanes, mask_base + r,
-                            acc);
+      lanes_rem<L, kRows - 1>(rows - r, Xd + r * ldx, ldx, Yd, dn, C + r * L, mask_base + r,
+                              acc);
   }
 }
 
@@ -299,10 +323,10 @@ inline RowsArgs rows_group(const RowsArgs& a, int r, int nr) {
   b.W = a.W + r * a.sr;
   b.C = a.C + r * a.ldc;
   b.rowscale = a.rowscale ? a.rowscale + r : nullptr;
-  if (kSr == 1 && kSk == kLanes) {
+  if (kSr == 1 && (kSk == kLanes || kSk == kLanes16)) {
     const int64_t end = r + nr - a.mask_base;
     b.K = end <= 0 ? 0 : (end < a.K ? static_cast<int>(end) : a.K);
-  } else if (kSr == kLanes && kSk == 1) {
+  } else if ((kSr == kLanes || kSr == kLanes16) && kSk == 1) {
     const int64_t begin = a.mask_base + r;
     const int k0 = begin <= 0 ? 0 : (begin < a.K ? static_cast<int>(begin) : a.K);
     b.K = a.K - k0;
@@ -334,6 +358,8 @@ void gemm_rows(const float* W, int64_t sr, int64_t sk, int rows, int K, const fl
   const RowsArgs a{W, sr, sk, K, Z, ldz, D, C, ldc, rowscale, accumulate, mask_base};
   if (sr == 1 && sk == kLanes) return gemm_rows_t<1, kLanes>(a, rows);
   if (sr == kLanes && sk == 1) return gemm_rows_t<kLanes, 1>(a, rows);
+  if (sr == 1 && sk == kLanes16) return gemm_rows_t<1, kLanes16>(a, rows);
+  if (sr == kLanes16 && sk == 1) return gemm_rows_t<kLanes16, 1>(a, rows);
   gemm_rows_t<0, 0>(a, rows);
 }
 
@@ -344,12 +370,14 @@ inline int masked_in_vec(int64_t masked, int c) {
   return n <= 0 ? 0 : (n >= kW ? kW : int(n));
 }
 
-void softmax_block(float* St, int rows, int64_t mask_base, float* m, float* l, float* corr) {
+template <int L>
+void softmax_block_t(float* St, int rows, int64_t mask_base, float* m, float* l, float* corr) {
+  constexpr int kVecsPerTile = L / kW;
   if (mask_base + rows - 1 > 0) {  // some lanes of some rows are masked (straddling block)
     for (int j = 0; j < rows; ++j) {
       const int64_t masked = mask_base + j;
       if (masked <= 0) continue;
-      float* row = St + j * kLanes;
+      float* row = St + j * L;
       for (int c = 0; c < kVecsPerTile; ++c) {
         const int n = masked_in_vec(masked, c);
         if (n == 0) break;
@@ -360,7 +388,7 @@ void softmax_block(float* St, int rows, int64_t mask_base, float* m, float* l, f
   V mx[kVecsPerTile];
   for (int c = 0; c < kVecsPerTile; ++c) mx[c] = V::load(m + c * kW);
   for (int j = 0; j < rows; ++j) {
-    const float* row = St + j * kLanes;
+    const float* row = St + j * L;
 #pragma GCC unroll 4
     for (int c = 0; c < kVecsPerTile; ++c) mx[c] = max(mx[c], V::load(row + c * kW));
   }
@@ -374,7 +402,7 @@ void softmax_block(float* St, int rows, int64_t mask_base, float* m, float* l, f
     sum[c] = V::zero();
   }
   for (int j = 0; j < rows; ++j) {
-    float* row = St + j * kLanes;
+    float* row = St + j * L;
 #pragma GCC unroll 4
     for (int c = 0; c < kVecsPerTile; ++c) {
       const V p = exp2(sub(V::load(row + c * kW), msafe[c]));
@@ -386,8 +414,10 @@ void softmax_block(float* St, int rows, int64_t mask_base, float* m, float* l, f
     fmadd(V::load(l + c * kW), V::load(corr + c * kW), sum[c]).store(l + c * kW);
 }
 
-void probs_block(float* St, float* dPt, int rows, int64_t mask_base, const float* L2,
-                 const float* Dv, float ds_scale) {
+template <int L>
+void probs_block_t(float* St, float* dPt, int rows, int64_t mask_base, const float* L2,
+                   const float* Dv, float ds_scale) {
+  constexpr int kVecsPerTile = L / kW;
   V l2[kVecsPerTile], dv[kVecsPerTile];
   const V sc = V::set1(ds_scale);
   for (int c = 0; c < kVecsPerTile; ++c) {
@@ -395,8 +425,8 @@ void probs_block(float* St, float* dPt, int rows, int64_t mask_base, const float
     dv[c] = V::load(Dv + c * kW);
   }
   for (int j = 0; j < rows; ++j) {
-    float* srow = St + j * kLanes;
-    float* drow = dPt + j * kLanes;
+    float* srow = St + j * L;
+    float* drow = dPt + j * L;
     const int64_t masked = mask_base + j;
 #pragma GCC unroll 4
     for (int c = 0; c < kVecsPerTile; ++c) {
@@ -436,8 +466,10 @@ void exp2_array(const float* x, float* y, int64_t n) {
 }  // namespace
 
 const attn_cpu::Kernels& attention_kernels() {
-  static const attn_cpu::Kernels k = {gemm_lanes,    gemm_rows,     softmax_block,
-                                      probs_block,   finalize_rows, exp2_array};
+  static const attn_cpu::Kernels k = {
+      gemm_lanes_t<kLanes>,   gemm_rows,  softmax_block_t<kLanes>,   probs_block_t<kLanes>,
+      finalize_rows,          exp2_array, gemm_lanes_t<kLanes16>,    softmax_block_t<kLanes16>,
+      probs_block_t<kLanes16>};
   return k;
 }
 

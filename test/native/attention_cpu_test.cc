@@ -307,6 +307,29 @@ int main(int argc, char** argv) {
       {1, 2, 1, 150, 150, 64, true, 16.0},  // score gaps > 126 (log2): exp2 flush region
   };
   for (const Case& c : uneven) run_case(c, seed++, levels, true);
+  // Decoding shapes (split-KV): the row path (Nq < 64: the group's rows in tiles of 16 or 64)
+  // and the split lanes path, long Nk not a multiple of a block or of a split, GQA, causal with
+  // Nq < Nk, and Nq > Nk (rows that see no key) on the row path.
+  const std::vector<Case> decode = {
+      {1, 1, 1, 1, 5000, 128, false, 1.0}, {1, 8, 1, 1, 3001, 64, true, 1.0},
+      {2, 8, 2, 3, 2500, 48, true, 1.0},   {1, 1, 1, 16, 4097, 128, true, 1.0},
+      {1, 4, 1, 3, 1500, 80, false, 4.0},  {1, 2, 1, 20, 3000, 64, true, 1.0},
+      {1, 1, 1, 100, 6000, 32, true, 1.0}, {1, 16, 4, 2, 777, 256, true, 1.0},
+      {1, 4, 4, 9, 5, 16, true, 1.0},      {1, 1, 1, 1, 300, 1, false, 1.0},
+  };
+  for (const Case& c : decode) {
+    if (quick && c.Nk > 3000) continue;
+    AttentionParams p;
+    p.B = c.B, p.Hq = c.Hq, p.Hkv = c.Hkv, p.Nq = c.Nq, p.Nk = c.Nk, p.D = c.D, p.causal = c.causal;
+    p.scale = 1;
+    const AttentionCpuSchedule sch = attention_cpu_schedule(p);
+    const bool want_rows = c.Nq < 64;
+    report(sch.row_path == want_rows && (sch.splits > 1 || c.Nk < 1024),
+           "schedule Nq=" + std::to_string(c.Nq) + " Nk=" + std::to_string(c.Nk) + " group=" +
+               std::to_string(c.Hq / c.Hkv) + ": row path " + std::to_string(sch.row_path) +
+               ", splits " + std::to_string(sch.splits));
+    run_case(c, seed++, levels, true);
+  }
 
   return lemma_test::finish();
 }
