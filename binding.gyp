@@ -6,6 +6,7 @@
         "native/core/thread_pool.cc",
         "native/core/cpu_features.cc",
         "native/core/fma_peak.cc",
+        "native/core/stream_read.cc",
         "native/core/fma_peak_avx2.cc",
         "native/core/fma_peak_avx512.cc",
         "native/attention/attention_ref.cc",

@@ -160,6 +160,8 @@ export interface Native {
   setNumThreads(n: number): number;
   setSimdLevel(level: string): string;
   fmaPeak(threads: number, seconds: number): Promise<number>;
+  /** Reads every array once on the thread pool (synchronously); returns a checksum. */
+  streamRead(arrays: ArrayBufferView[]): number;
   attentionForward(q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray, lse: FloatArray,
     p: NativeAttentionParams): Promise<void>;
   attentionForwardSync(q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray, lse: FloatArray,

@@ -4,8 +4,11 @@
 // causal off/on. FlashAttention counting: forward 4 B H Nq Nk D flops (halved when causal),
 // backward 2.5x forward. Time = the best of several repetitions after a warm-up; the peak is the
 // best over the run (see fma_peak.h), so % of peak is conservative.
+// --decode: decoding shapes instead (Nq = M in {1, 16} new rows against Nk = 262,144 cached
+// keys, D = 128, one kv head with 1 or 8 query heads), each beside the time to read K and V once
+// (core/stream_read.h) measured in the same run: the floor a decode step cannot beat.
 // Usage: build-native/attention_bench [--threads N] [--quick] [--simd scalar|avx2|avx512]
-//        [--materialized] [--d 64] [--n 2048]
+//        [--materialized] [--d 64] [--n 2048] [--decode]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +21,7 @@
 #include "attention/attention.h"
 #include "core/cpu_features.h"
 #include "core/fma_peak.h"
+#include "core/stream_read.h"
 #include "core/thread_pool.h"
 
 using namespace lemma;
@@ -44,17 +48,73 @@ double best_time(F&& f, int min_reps, double min_total) {
   return best;
 }
 
+uint32_t g_seed = 12345;
+float rnd() {
+  g_seed = g_seed * 1664525u + 1013904223u;
+  return float(int32_t(g_seed >> 8) - (1 << 23)) / float(1 << 23);
+}
+
+// Decode steps: forward (and backward) time against one read of K and V, same run.
+int run_decode(int threads, bool quick, int64_t Nk) {
+  struct Shape {
+    int64_t Hq, Hkv, M;
+  };
+  const int64_t D = 128;
+  for (const Shape sh : {Shape{1, 1, 1}, Shape{1, 1, 16}, Shape{8, 1, 1}, Shape{8, 1, 16}}) {
+    AttentionParams p;
+    p.B = 1, p.Hq = sh.Hq, p.Hkv = sh.Hkv, p.Nq = sh.M, p.Nk = Nk, p.D = D;
+    p.scale = 1.0 / std::sqrt(double(D));
+    const size_t nq = size_t(sh.Hq * sh.M * D), nk = size_t(sh.Hkv * Nk * D);
+    std::vector<float> q(nq), k(nk), v(nk), out(nq), lse(size_t(sh.Hq * sh.M)), dout(nq),
+        dq(nq), dk(nk), dv(nk);
+    for (auto* a : {&q, &k, &v, &dout})
+      for (float& x : *a) x = rnd();
+    const double reps = quick ? 0.2 : 0.6;
+    volatile uint64_t sink = 0;
+    const void* arrays[2] = {k.data(), v.data()};
+    const int64_t bytes[2] = {int64_t(nk * 4), int64_t(nk * 4)};
+    const double ts = best_time([&] { sink = sink ^ stream_read(arrays, bytes, 2); }, 5, reps);
+    Status st;
+    const double tf = best_time(
+        [&] { st = attention_forward_cpu(p, q.data(), k.data(), v.data(), out.data(), lse.data()); },
+        5, reps);
+    const double tb = best_time(
+        [&] {
+          st = attention_backward_cpu(p, q.data(), k.data(), v.data(), out.data(), lse.data(),
+                                      dout.data(), dq.data(), dk.data(), dv.data());
+        },
+        3, reps);
+    if (!st.ok()) {
+      std::printf("{\"error\":\"%s\"}\n", st.message.c_str());
+      return 1;
+    }
+    const AttentionCpuSchedule sch = attention_cpu_schedule(p);
+    std::printf(
+        "{\"kind\":\"decode\",\"simd\":\"%s\",\"threads\":%d,\"Hq\":%lld,\"Hkv\":%lld,"
+        "\"M\":%lld,\"Nk\":%lld,\"D\":%lld,\"row_path\":%s,\"splits\":%lld,"
+        "\"stream_ms\":%.3f,\"stream_gbs\":%.1f,\"fwd_ms\":%.3f,\"fwd_over_stream\":%.2f,"
+        "\"bwd_ms\":%.3f,\"bwd_over_stream\":%.2f}\n",
+        simd_level_name(simd_level()), threads, (long long)sh.Hq, (long long)sh.Hkv,
+        (long long)sh.M, (long long)Nk, (long long)D, sch.row_path ? "true" : "false",
+        (long long)sch.splits, ts * 1e3, 2.0 * bytes[0] / ts * 1e-9, tf * 1e3, tf / ts, tb * 1e3,
+        tb / ts);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = ThreadPool::size();
-  bool quick = false, mat = false;
+  bool quick = false, mat = false, decode = false;
   std::vector<int64_t> Ds = {64, 128}, Ns = {512, 1024, 2048, 4096};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--quick") quick = true;
     else if (a == "--materialized") mat = true;
+    else if (a == "--decode") decode = true;
     else if (a == "--simd" && i + 1 < argc) {
       const std::string s = argv[++i];
       set_simd_level(s == "avx512" ? SimdLevel::kAvx512 : s == "avx2" ? SimdLevel::kAvx2
@@ -64,12 +124,13 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: attention_bench [--threads N] [--quick] [--simd scalar|avx2|avx512] "
-                   "[--materialized] [--d D] [--n N]\n");
+                   "[--materialized] [--d D] [--n N] [--decode]\n");
       return 2;
     }
   }
   if (threads < 1) threads = 1;
   ThreadPool::set_size(threads);
+  if (decode) return run_decode(threads, quick, Ns.size() == 1 ? Ns[0] : 262144);
   if (quick && Ns.size() > 1) Ns = {512, 2048};
   // Peak and kernels are both best-of measurements (shared hosts have noisy neighbours); the
   // peak is re-measured between configurations and the running maximum is used.

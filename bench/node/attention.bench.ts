@@ -1,12 +1,15 @@
 /**
  * npm run bench: the full CPU attention benchmark (B = 1, H = 8, D ∈ {64, 128},
  * N ∈ {512 … 4096}, causal on/off), one JSON line per configuration, with the FMA peak and the
- * materialized schedule measured in the same run as baselines. Writes
- * bench/results/attention-cpu-<cpu>-<threads>t.jsonl, whose first line describes the machine.
+ * materialized schedule measured in the same run as baselines; then decoding (M ∈ {1, 16} rows,
+ * 1 or 8 query heads on one kv head, Nk = 262,144, D = 128) beside the time to stream K and V
+ * once. Writes bench/results/attention-cpu-<cpu>-<threads>t.jsonl, whose first line describes
+ * the machine.
  *   node --import tsx bench/node/attention.bench.ts [--threads N] [--quick] [--no-baseline]
+ *     [--decode-only] [--no-decode]
  */
 import path from 'node:path';
-import { runAttentionBench } from '../../lib/bench/attention.js';
+import { runAttentionBench, runDecodeBench } from '../../lib/bench/attention.js';
 import { writeResults } from './results.js';
 
 async function main() {
@@ -14,12 +17,15 @@ async function main() {
   const ti = args.indexOf('--threads');
   const threads = ti >= 0 ? Number(args[ti + 1]) : undefined;
   const lines: string[] = [];
-  const records = await runAttentionBench({
+  const common = {
     quick: args.includes('--quick'),
     threads,
     baseline: !args.includes('--no-baseline'),
-    log: (l) => { console.log(l); lines.push(l); },
-  });
+    log: (l: string) => { console.log(l); lines.push(l); },
+  };
+  const records: unknown[] = [];
+  if (!args.includes('--decode-only')) records.push(...await runAttentionBench(common));
+  if (!args.includes('--no-decode')) records.push(...await runDecodeBench(common));
   const file = writeResults('attention-cpu', lines);
   console.log(`wrote ${records.length} configurations to ${path.relative(process.cwd(), file)}`);
 }

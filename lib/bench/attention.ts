@@ -121,6 +121,93 @@ export async function runAttentionBench(opts: AttentionBenchOptions = {}): Promi
   return records;
 }
 
+/** A decoding configuration: M new query rows per head against Nk cached keys. */
+export interface DecodeBenchConfig {
+  Hq: number;
+  Hkv: number;
+  M: number;
+  Nk: number;
+  D: number;
+}
+
+export interface DecodeBenchRecord {
+  bench: 'attention-decode';
+  B: 1; Hq: number; Hkv: number; M: number; Nk: number; D: number;
+  threads: number; simd: string;
+  /** Time to read K and V once on the same threads (the floor of a decode step), same run. */
+  streamMs: number; streamGBs: number;
+  fwdMs: number; bwdMs: number;
+  fwdOverStream: number; bwdOverStream: number;
+  fwdGflops: number;
+}
+
+export function defaultDecodeConfigs(quick: boolean): DecodeBenchConfig[] {
+  const Nk = quick ? 65536 : 262144;
+  return [
+    { Hq: 1, Hkv: 1, M: 1, Nk, D: 128 },
+    { Hq: 1, Hkv: 1, M: 16, Nk, D: 128 },
+    { Hq: 8, Hkv: 1, M: 1, Nk, D: 128 },
+    { Hq: 8, Hkv: 1, M: 16, Nk, D: 128 },
+  ];
+}
+
+/** Median of sync runs in ms (after one warm-up), until minSeconds (at least 5 runs). */
+function timeSyncMs(fn: () => unknown, minSeconds: number): number {
+  fn();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < 5 || (performance.now() - start < minSeconds * 1000 && times.length < 200)) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+/**
+ * Decoding: forwardSync and backwardSync of M query rows per head against a long K/V cache,
+ * each beside the time to stream K and V once through memory on the same threads (a plain
+ * native read loop), interleaved in the same run. fwdOverStream near 1 means the decode step is
+ * memory-bound, as it should be.
+ */
+export async function runDecodeBench(opts: AttentionBenchOptions & { decodeConfigs?: DecodeBenchConfig[] } = {}):
+  Promise<DecodeBenchRecord[]> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const quick = opts.quick ?? false;
+  const minSeconds = opts.minSeconds ?? (quick ? 0.3 : 1.0);
+  if (opts.threads !== undefined) setNumThreads(opts.threads);
+  const caps = capabilities();
+  const records: DecodeBenchRecord[] = [];
+  for (const c of opts.decodeConfigs ?? defaultDecodeConfigs(quick)) {
+    const q: Tensor = { data: randomFloat32(c.Hq * c.M * c.D, 1), shape: [1, c.Hq, c.M, c.D] };
+    const k: Tensor = { data: randomFloat32(c.Hkv * c.Nk * c.D, 2), shape: [1, c.Hkv, c.Nk, c.D] };
+    const v: Tensor = { data: randomFloat32(c.Hkv * c.Nk * c.D, 3), shape: [1, c.Hkv, c.Nk, c.D] };
+    const dOut: Tensor = { data: randomFloat32(c.Hq * c.M * c.D, 4), shape: q.shape };
+    const o = { device: 'cpu' as const };
+    const fwd = attention.forwardSync(q, k, v, o);
+    // Alternate the three measurements so a noisy neighbour hits them alike.
+    const stream: number[] = [], f: number[] = [], b: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      stream.push(timeSyncMs(() => native.streamRead([k.data, v.data]), minSeconds / 3));
+      f.push(timeSyncMs(() => attention.forwardSync(q, k, v, o), minSeconds / 3));
+      b.push(timeSyncMs(() => attention.backwardSync({ q, k, v, out: fwd.out, lse: fwd.lse, dOut }, o), minSeconds / 3));
+    }
+    const streamMs = Math.min(...stream), fwdMs = Math.min(...f), bwdMs = Math.min(...b);
+    const bytes = 2 * c.Hkv * c.Nk * c.D * 4;
+    const r: DecodeBenchRecord = {
+      bench: 'attention-decode', B: 1, ...c, threads: caps.threads, simd: caps.simd,
+      streamMs: round(streamMs), streamGBs: round(bytes / (streamMs * 1e6)),
+      fwdMs: round(fwdMs), bwdMs: round(bwdMs),
+      fwdOverStream: round(fwdMs / streamMs), bwdOverStream: round(bwdMs / streamMs),
+      fwdGflops: round((4 * c.Hq * c.M * c.Nk * c.D) / (fwdMs * 1e6)),
+    };
+    records.push(r);
+    log(JSON.stringify(r));
+  }
+  return records;
+}
+
 function round(x: number): number {
   return Math.round(x * 100) / 100;
 }

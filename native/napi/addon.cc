@@ -3,10 +3,12 @@
 #include <napi.h>
 
 #include <string>
+#include <vector>
 
 #include "core/cpu_features.h"
 #include "core/cuda_info.h"
 #include "core/fma_peak.h"
+#include "core/stream_read.h"
 #include "core/thread_pool.h"
 #include "napi/async_job.h"
 #include "napi/convert.h"
@@ -84,6 +86,26 @@ Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   return job->Start();
 }
 
+// streamRead(arrays: Float32Array[]) -> checksum (number): reads every array once on the thread
+// pool (core/stream_read.h), synchronously: the memory-bandwidth baseline of the decode benches.
+Napi::Value StreamRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray())
+    throw Napi::TypeError::New(env, "streamRead: expected an array of typed arrays");
+  const Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<const void*> ptrs;
+  std::vector<int64_t> bytes;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    const Napi::Value e = list.Get(i);
+    if (!e.IsTypedArray()) throw Napi::TypeError::New(env, "streamRead: expected typed arrays");
+    const Napi::TypedArray t = e.As<Napi::TypedArray>();
+    ptrs.push_back(static_cast<const char*>(t.ArrayBuffer().Data()) + t.ByteOffset());
+    bytes.push_back(int64_t(t.ByteLength()));
+  }
+  const uint64_t s = stream_read(ptrs.data(), bytes.data(), int(ptrs.size()));
+  return Napi::Number::New(env, double(s & 0xFFFFFFFFu));
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -91,6 +113,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("setSimdLevel", Napi::Function::New(env, SetSimdLevel, "setSimdLevel"));
   exports.Set("fmaPeak", Napi::Function::New(env, FmaPeak, "fmaPeak"));
+  exports.Set("streamRead", Napi::Function::New(env, StreamRead, "streamRead"));
   register_attention(env, exports);
   register_polytope(env, exports);
   register_sparse_attention(env, exports);
