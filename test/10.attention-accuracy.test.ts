@@ -114,3 +114,31 @@ test('results are bitwise reproducible across runs and thread counts', async (t)
     lemma.setNumThreads(threads);
   }
 });
+
+test('decoding shapes (split-KV, query heads of a kv group packed): oracle, and reproducible across thread counts', async (t) => {
+  // Few query rows against a long cache: M = 1 and 16, 8 query heads on one kv head, causal
+  // with Nq < Nk, and one shape with too few 64-row tiles for the threads (Nq = 100).
+  const shapes: Case[] = [
+    { B: 1, Hq: 1, Hkv: 1, Nq: 1, Nk: 4099, D: 128, causal: false },
+    { B: 1, Hq: 8, Hkv: 1, Nq: 1, Nk: 3000, D: 64, causal: true },
+    { B: 2, Hq: 8, Hkv: 2, Nq: 16, Nk: 2049, D: 32, causal: true },
+    { B: 1, Hq: 1, Hkv: 1, Nq: 100, Nk: 5000, D: 16, causal: true },
+  ];
+  for (const c of shapes) await check(t, c);
+  const q = pair([1, 8, 3, 64], 31), k = pair([1, 1, 6000, 64], 32), v = pair([1, 1, 6000, 64], 33);
+  const dOut = pair([1, 8, 3, 64], 34);
+  const threads = lemma.capabilities().threads;
+  const run = () => {
+    const f = lemma.attention.forwardSync(q.f32, k.f32, v.f32, { causal: true });
+    const g = lemma.attention.backwardSync({ q: q.f32, k: k.f32, v: v.f32, out: f.out, lse: f.lse, dOut: dOut.f32 }, { causal: true });
+    return [f.out.data, f.lse.data, g.dq.data, g.dk.data, g.dv.data];
+  };
+  try {
+    const a = run();
+    lemma.setNumThreads(1);
+    const b = run();
+    for (let i = 0; i < a.length; i++) t.deepEqual(Buffer.from(a[i].buffer), Buffer.from(b[i].buffer));
+  } finally {
+    lemma.setNumThreads(threads);
+  }
+});
