@@ -57,6 +57,8 @@ async function attentionOnDevice(): Promise<string[]> {
     { B: 1, Hq: 4, Hkv: 2, Nq: 300, Nk: 515, D: 64, causal: true },
     { B: 2, Hq: 2, Hkv: 2, Nq: 128, Nk: 128, D: 128, causal: false },
     { B: 1, Hq: 1, Hkv: 1, Nq: 77, Nk: 33, D: 32, causal: true },
+    // A decode shape: the split-KV forward (GQA 4, causal, 3 query rows, several key chunks).
+    { B: 1, Hq: 8, Hkv: 2, Nq: 3, Nk: 600, D: 64, causal: true },
   ];
   for (const c of shapes) {
     const mk = (shape: number[], seed: number): Tensor => ({ data: gaussian(shape.reduce((a, b) => a * b, 1), seed), shape });

@@ -9,7 +9,15 @@
 //   {"impl":"lemma","op":"fwd","dtype":"bf16","causal":false,"B":32,"H":16,"N":512,"D":128,
 //    "ms":..., "tflops":..., "device":"..."}
 // Progress and a table go to stderr. Without a usable GPU: prints why, exits 0.
-// Usage: build-cuda/attention_cuda_bench [--quick] [--reps 10]
+// Decode shapes (the split-KV path, cuda/attention/flash_split.cu), after the table: B = 1,
+// (Hq, Hkv) in {(1, 1), (8, 1)}, Nq in {1, 16}, Nk in {16k, 64k, 256k}, D = 128, non-causal,
+// fp16 / bf16 / fp32. Each is timed on the automatic path (attention_forward_cuda; "chunks" = the
+// key chunks it used, 0 = the regular grid) and on the regular grid forced
+// (attention_forward_cuda_split, chunk -1), with the achieved bandwidth: bytes of K and V
+// (2 B Hkv Nk D x element size) / time. One JSON line each, as bench/gpu/torch_sdpa.py's:
+//   {"impl":"lemma","op":"decode","path":"auto","chunks":54,"dtype":"bf16","causal":false,"B":1,
+//    "Hq":8,"Hkv":1,"Nq":16,"Nk":65536,"D":128,"ms":...,"gbps":...,"device":"..."}
+// Usage: build-cuda/attention_cuda_bench [--quick] [--reps 10] [--decode-only | --no-decode]
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -73,10 +81,12 @@ void fill_random(std::vector<float>& h, uint64_t seed) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, decode = true, table_shapes = true;
   int reps = 10;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    else if (std::strcmp(argv[i], "--decode-only") == 0) table_shapes = false;
+    else if (std::strcmp(argv[i], "--no-decode") == 0) decode = false;
     else if (std::strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = std::max(3, std::atoi(argv[++i]));
   }
   const CudaInfo info = cuda_info();
@@ -91,15 +101,19 @@ int main(int argc, char** argv) {
                info.driver_version, info.runtime_version);
 
   std::vector<Config> configs;
-  const std::vector<int64_t> Ns = quick ? std::vector<int64_t>{1024, 4096} : std::vector<int64_t>{512, 1024, 2048, 4096, 8192, 16384};
-  for (CudaPrecision pr : {CudaPrecision::kBf16, CudaPrecision::kFp16})
-    for (int64_t D : {64, 128})
-      for (bool causal : {false, true})
-        for (int64_t N : Ns) configs.push_back({pr, N, D, causal});
-  configs.push_back({CudaPrecision::kTf32, 4096, 128, false});
-  configs.push_back({CudaPrecision::kFp32, 4096, 128, false});
+  if (table_shapes) {
+    const std::vector<int64_t> Ns =
+        quick ? std::vector<int64_t>{1024, 4096} : std::vector<int64_t>{512, 1024, 2048, 4096, 8192, 16384};
+    for (CudaPrecision pr : {CudaPrecision::kBf16, CudaPrecision::kFp16})
+      for (int64_t D : {64, 128})
+        for (bool causal : {false, true})
+          for (int64_t N : Ns) configs.push_back({pr, N, D, causal});
+    configs.push_back({CudaPrecision::kTf32, 4096, 128, false});
+    configs.push_back({CudaPrecision::kFp32, 4096, 128, false});
+  }
 
-  const int64_t kTotal = 16384 * 2048;  // B*N*H*D, the same for every configuration
+  const int64_t kTotal = 16384 * 2048;  // B*N*H*D, the same for every configuration (and Hkv*Nk*D of
+                                        // the largest decode shape)
   void* s = nullptr;
   if (!check(cuda_stream_create(&s), "cuda_stream_create")) return 1;
   struct Buf {
@@ -116,6 +130,32 @@ int main(int argc, char** argv) {
   std::vector<float> host(static_cast<size_t>(kTotal));
   DeviceDtype loaded = DeviceDtype::kF32;
   bool have = false;
+  // Random inputs in dtype dt in q, k, v, dout (uploaded again only when the dtype changes).
+  auto ensure_inputs = [&](DeviceDtype dt) {
+    if (have && dt == loaded) return true;
+    uint64_t seed = 1;
+    for (Buf* b : {&q, &k, &v, &dout}) {
+      fill_random(host, seed++);
+      if (!check(cuda_upload(b->p, host.data(), host.size() * 4, dt, false, s), "cuda_upload")) return false;
+    }
+    loaded = dt;
+    have = true;
+    return true;
+  };
+  // Median of reps timed runs after 3 warm-ups.
+  auto time_it = [&](const std::function<Status()>& f, double* ms) {
+    for (int w = 0; w < 3; ++w)
+      if (!check(f(), "warm-up")) return false;
+    if (!check(cuda_stream_sync(s), "warm-up sync")) return false;
+    std::vector<float> t;
+    for (int r = 0; r < reps; ++r) {
+      float m = 0;
+      if (!check(cuda_time_ms(s, f, &m), "timed run")) return false;
+      t.push_back(m);
+    }
+    *ms = median(t);
+    return true;
+  };
   struct Row {
     std::string label;
     double fwd, bwd, bwd_det;
@@ -123,15 +163,7 @@ int main(int argc, char** argv) {
   std::vector<Row> table;
   for (const Config& c : configs) {
     const DeviceDtype dt = storage(c.pr);
-    if (!have || dt != loaded) {
-      uint64_t seed = 1;
-      for (Buf* b : {&q, &k, &v, &dout}) {
-        fill_random(host, seed++);
-        if (!check(cuda_upload(b->p, host.data(), host.size() * 4, dt, false, s), "cuda_upload")) return 1;
-      }
-      loaded = dt;
-      have = true;
-    }
+    if (!ensure_inputs(dt)) return 1;
     AttentionParams p;
     p.B = 16384 / c.N;
     p.Hq = p.Hkv = 2048 / c.D;
@@ -144,19 +176,6 @@ int main(int argc, char** argv) {
     auto bwd = [&]() {
       return attention_backward_cuda(p, c.pr, dt, q.p, k.p, v.p, o.p, static_cast<const float*>(lse.p), dout.p, dq.p,
                                      dk.p, dv.p, s);
-    };
-    auto time_it = [&](const std::function<Status()>& f, double* ms) {
-      for (int w = 0; w < 3; ++w)
-        if (!check(f(), "warm-up")) return false;
-      if (!check(cuda_stream_sync(s), "warm-up sync")) return false;
-      std::vector<float> t;
-      for (int r = 0; r < reps; ++r) {
-        float m = 0;
-        if (!check(cuda_time_ms(s, f, &m), "timed run")) return false;
-        t.push_back(m);
-      }
-      *ms = median(t);
-      return true;
     };
     double ms_f = 0, ms_b = 0, ms_bd = 0;
     if (!time_it(fwd, &ms_f)) return 1;  // also leaves o, lse from this configuration for backward
@@ -182,6 +201,47 @@ int main(int argc, char** argv) {
                      2.5 * flops / (ms_bd * 1e-3) / 1e12});
     std::fprintf(stderr, "%-32s fwd %7.1f  bwd %7.1f  bwd_det %7.1f TFLOP/s\n", label, table.back().fwd,
                  table.back().bwd, table.back().bwd_det);
+  }
+
+  // Decode shapes: the automatic path (split-KV) against the regular grid, in GB/s of K and V.
+  if (decode) {
+    for (CudaPrecision pr : {CudaPrecision::kFp16, CudaPrecision::kBf16, CudaPrecision::kFp32})
+      for (int64_t Hq : {1, 8})
+        for (int64_t Nq : {1, 16})
+          for (int64_t Nk : {16384, 65536, 262144}) {
+            const DeviceDtype dt = storage(pr);
+            if (!ensure_inputs(dt)) return 1;
+            AttentionParams p;
+            p.B = 1;
+            p.Hq = Hq;
+            p.Hkv = 1;
+            p.Nq = Nq;
+            p.Nk = Nk;
+            p.D = 128;
+            p.scale = 1.0 / std::sqrt(128.0);
+            const int64_t chunks = attention_cuda_split_plan(p);
+            const double bytes = 2.0 * p.B * p.Hkv * double(Nk) * p.D * double(device_dtype_size(dt));
+            double ms[2] = {0, 0};
+            for (int path = 0; path < 2; ++path) {  // 0: automatic, 1: regular grid
+              auto f = [&]() {
+                return attention_forward_cuda_split(p, pr, dt, q.p, k.p, v.p, o.p, static_cast<float*>(lse.p),
+                                                    path == 0 ? 0 : -1, s);
+              };
+              if (!time_it(f, &ms[path])) return 1;
+              std::printf(
+                  "{\"impl\":\"lemma\",\"op\":\"decode\",\"path\":\"%s\",\"chunks\":%lld,\"dtype\":\"%s\","
+                  "\"causal\":false,\"B\":1,\"Hq\":%lld,\"Hkv\":1,\"Nq\":%lld,\"Nk\":%lld,\"D\":128,\"ms\":%.4f,"
+                  "\"gbps\":%.1f,\"device\":\"%s\"}\n",
+                  path == 0 ? "auto" : "regular", path == 0 ? (long long)chunks : 0LL, dtype_key(pr), (long long)Hq,
+                  (long long)Nq, (long long)Nk, ms[path], bytes / (ms[path] * 1e-3) / 1e9, device.c_str());
+              std::fflush(stdout);
+            }
+            std::fprintf(stderr,
+                         "decode %s Hq=%lld Hkv=1 Nq=%2lld Nk=%6lld: auto (%3lld chunks) %8.4f ms %7.1f GB/s | regular "
+                         "%8.4f ms %7.1f GB/s | %5.2fx\n",
+                         dtype_key(pr), (long long)Hq, (long long)Nq, (long long)Nk, (long long)chunks, ms[0],
+                         bytes / (ms[0] * 1e-3) / 1e9, ms[1], bytes / (ms[1] * 1e-3) / 1e9, ms[1] / ms[0]);
+          }
   }
   cuda_stream_destroy(s);
   return 0;

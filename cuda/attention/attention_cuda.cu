@@ -7,6 +7,9 @@
 //   output columns, which are dropped).
 //   Backward workspace: D = rowsum(dO . O) (fp32, B*Hq*Nq) and, in atomic mode, the fp32 dQ
 //   accumulator (B*Hq*Nq*D).
+//   Forward dispatch: decode shapes, whose regular grid would leave most SMs idle, go to the
+//   split-KV kernels (flash_split.cu; split_chunk_keys says when); everything else to the
+//   regular grid. Both read the same (staged) inputs.
 // Tested by test/native/attention_cuda_test.cc.
 #include <cuda_runtime.h>
 
@@ -19,6 +22,7 @@
 
 #include "attention/attention_cuda.h"
 #include "attention/flash_launch.cuh"
+#include "attention/flash_split.cuh"
 #include "common/cuda_check.cuh"
 #include "common/device_memory.cuh"
 
@@ -42,6 +46,24 @@ Status device_smem_optin(int* bytes) {
   LEMMA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
   if (dev >= 0 && dev < 64 && optin > 0) cache[dev].store(optin, std::memory_order_relaxed);
   *bytes = optin;
+  return Status::Ok();
+}
+
+Status device_sm_count(int* sms) {
+  static std::atomic<int> cache[64];  // 0: not yet asked (as device_smem_optin)
+  int dev = 0;
+  LEMMA_CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev >= 0 && dev < 64) {
+    const int v = cache[dev].load(std::memory_order_relaxed);
+    if (v > 0) {
+      *sms = v;
+      return Status::Ok();
+    }
+  }
+  int n = 0;
+  LEMMA_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+  if (dev >= 0 && dev < 64 && n > 0) cache[dev].store(n, std::memory_order_relaxed);
+  *sms = n;
   return Status::Ok();
 }
 
@@ -203,9 +225,11 @@ std::string attention_cuda_tiles(CudaPrecision precision, int64_t D) {
   return "";
 }
 
-Status attention_forward_cuda(const AttentionParams& p, CudaPrecision precision, DeviceDtype dtype,
-                              const void* q, const void* k, const void* v, void* out, float* lse,
-                              void* stream) {
+namespace {
+
+// chunk_req > 0: split-KV with chunks of that many keys; 0: the automatic choice; < 0: regular grid.
+Status forward(const AttentionParams& p, CudaPrecision precision, DeviceDtype dtype, const void* q, const void* k,
+               const void* v, void* out, float* lse, int64_t chunk_req, void* stream) {
   LEMMA_RETURN_IF_ERROR(check_args(p, precision, dtype));
   LEMMA_RETURN_IF_ERROR(check_device());
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
@@ -213,6 +237,15 @@ Status attention_forward_cuda(const AttentionParams& p, CudaPrecision precision,
   const DeviceDtype cd = compute_dtype(precision);
   const bool direct = Dk == p.D && dtype == cd && aligned16(q) && aligned16(k) && aligned16(v) && aligned16(out);
   const int64_t qrows = p.B * p.Hq * p.Nq, krows = p.B * p.Hkv * p.Nk;
+  int64_t chunk = chunk_req;
+  if (chunk_req == 0) {
+    int sms = 0;
+    LEMMA_RETURN_IF_ERROR(cuda::device_sm_count(&sms));
+    chunk = cuda::split_chunk_keys(p, sms);
+    bool fits = true;
+    if (chunk > 0) LEMMA_RETURN_IF_ERROR(cuda::split_fits(cd, Dk, &fits));
+    if (!fits) chunk = 0;  // only under an artificially low shared-memory limit
+  }
 
   Workspace ws(s);
   FlashParams f = base_params(p);
@@ -221,8 +254,32 @@ Status attention_forward_cuda(const AttentionParams& p, CudaPrecision precision,
   LEMMA_RETURN_IF_ERROR(stage_in(ws, v, krows, p.D, dtype, Dk, cd, direct, s, &f.v));
   LEMMA_RETURN_IF_ERROR(stage_out_alloc(ws, out, qrows, Dk, cd, direct, &f.out));
   f.lse = lse;
-  LEMMA_RETURN_IF_ERROR(launch_fwd(precision, f, Dk, s));
+  if (chunk > 0)
+    LEMMA_RETURN_IF_ERROR(cuda::flash_split_fwd_launch(f, cd, Dk, chunk, ws, s));
+  else
+    LEMMA_RETURN_IF_ERROR(launch_fwd(precision, f, Dk, s));
   return stage_out_copy(f.out, out, qrows, p.D, dtype, Dk, cd, direct, s);
+}
+
+}  // namespace
+
+Status attention_forward_cuda(const AttentionParams& p, CudaPrecision precision, DeviceDtype dtype,
+                              const void* q, const void* k, const void* v, void* out, float* lse,
+                              void* stream) {
+  return forward(p, precision, dtype, q, k, v, out, lse, 0, stream);
+}
+
+Status attention_forward_cuda_split(const AttentionParams& p, CudaPrecision precision, DeviceDtype dtype,
+                                    const void* q, const void* k, const void* v, void* out, float* lse,
+                                    int64_t chunk_keys, void* stream) {
+  return forward(p, precision, dtype, q, k, v, out, lse, chunk_keys, stream);
+}
+
+int64_t attention_cuda_split_plan(const AttentionParams& p) {
+  int sms = 0;
+  if (!attention_check_params(p).ok() || !cuda_require_device().ok() || !cuda::device_sm_count(&sms).ok()) return 0;
+  const int64_t chunk = cuda::split_chunk_keys(p, sms);
+  return chunk > 0 ? (p.Nk + chunk - 1) / chunk : 0;
 }
 
 Status attention_backward_cuda(const AttentionParams& p, CudaPrecision precision, DeviceDtype dtype,

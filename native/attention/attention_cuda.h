@@ -63,6 +63,22 @@ Status attention_forward_cuda(const AttentionParams& p, CudaPrecision precision,
                               const void* q, const void* k, const void* v, void* out, float* lse,
                               void* stream);
 
+// Decode shapes (few query rows, many keys: the regular grid would leave most SMs idle) take a
+// split-KV ("Flash-Decoding") path: the keys of each (b, kv head) are cut into chunks, one block
+// per (b, kv head, chunk) processes all query rows of the GQA group (K and V read once per
+// group), and a combine pass merges the chunks by log-sum-exp in a fixed order (bitwise
+// reproducible for a given shape and device). It computes in fp32 on CUDA cores at every
+// precision (no TF32 / 16-bit rounding of operands or P; out is rounded to the storage dtype).
+// The number of key chunks attention_forward_cuda uses for p on the current device: 0 = the
+// regular grid (no split); also 0 when p is invalid or no device is usable.
+int64_t attention_cuda_split_plan(const AttentionParams& p);
+// attention_forward_cuda with the path forced, for tests and benches: chunk_keys > 0 = split-KV
+// with chunks of that many keys (any shape; the last chunk takes the rest), 0 = the automatic
+// choice (= attention_forward_cuda), < 0 = the regular grid.
+Status attention_forward_cuda_split(const AttentionParams& p, CudaPrecision precision, DeviceDtype dtype,
+                                    const void* q, const void* k, const void* v, void* out, float* lse,
+                                    int64_t chunk_keys, void* stream);
+
 // out and lse are the forward pass's (same precision). dq, dk, dv in `dtype`, fully overwritten.
 // p.deterministic: true = dQ by a second pass (bitwise reproducible); false = dQ accumulated
 // with fp32 atomics during the dK/dV pass (faster, order-dependent rounding).

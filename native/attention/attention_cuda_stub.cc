@@ -15,6 +15,11 @@ Status attention_forward_cuda(const AttentionParams&, CudaPrecision, DeviceDtype
                               const void*, void*, float*, void*) {
   return unavailable();
 }
+int64_t attention_cuda_split_plan(const AttentionParams&) { return 0; }
+Status attention_forward_cuda_split(const AttentionParams&, CudaPrecision, DeviceDtype, const void*, const void*,
+                                    const void*, void*, float*, int64_t, void*) {
+  return unavailable();
+}
 Status attention_backward_cuda(const AttentionParams&, CudaPrecision, DeviceDtype, const void*, const void*,
                                const void*, const void*, const float*, const void*, void*, void*, void*, void*) {
   return unavailable();

@@ -683,6 +683,95 @@ void run_case(const Case& c, void* s, uint64_t seed) {
   }
 }
 
+// ---- split-KV forward (decode shapes) -----------------------------------------------------------
+// attention_forward_cuda_split with a forced chunk (chunk > 0: small chunks, so that the emulated
+// device sees several chunks at small Nk, tails included) or the automatic path (chunk = 0: a
+// shape the dispatch must split on this device, attention_cuda_split_plan > 0). Forward only:
+// the backward reads nothing of the split path but out and lse, which are checked here under the
+// regular forward's rule (the plain same-precision forward as the yardstick). Every case runs
+// twice; out and lse must be bitwise identical (the combine merges chunks in a fixed order).
+struct SplitCase {
+  Case c;
+  int64_t chunk;  // > 0: keys per chunk, forced; 0: automatic
+};
+
+std::string describe_split(const SplitCase& sc) {
+  return describe(sc.c) + (sc.chunk > 0 ? " split chunk=" + std::to_string(sc.chunk) : std::string(" split auto"));
+}
+
+void run_split_case(const SplitCase& sc, void* s, uint64_t seed) {
+  const Case& c = sc.c;
+  AttentionParams p;
+  p.B = c.B;
+  p.Hq = c.Hq;
+  p.Hkv = c.Hkv;
+  p.Nq = c.Nq;
+  p.Nk = c.Nk;
+  p.D = c.D;
+  p.scale = 1.0 / std::sqrt(double(c.D));
+  p.causal = c.causal;
+  const size_t nq = size_t(c.B * c.Hq * c.Nq * c.D), nk = size_t(c.B * c.Hkv * c.Nk * c.D);
+  const size_t nl = size_t(c.B * c.Hq * c.Nq);
+  const int64_t plan = attention_cuda_split_plan(p);
+  const std::string kernel =
+      sc.chunk > 0 ? "split/" + std::to_string(sc.chunk) : "split/auto" + std::to_string(plan);
+
+  Rng rng(seed);
+  std::vector<double> hq(nq), hk(nk), hv(nk);
+  for (auto& x : hq) x = rng.normal();
+  for (auto& x : hk) x = rng.normal();
+  for (auto& x : hv) x = rng.normal();
+  DevBuf q, k, v;
+  TRY("setup", make(q, nq, c.dt));
+  TRY("setup", make(k, nk, c.dt));
+  TRY("setup", make(v, nk, c.dt));
+  TRY("setup", put(q, hq, s));
+  TRY("setup", put(k, hk, s));
+  TRY("setup", put(v, hv, s));
+  TRY("setup", get(hq, q, s));
+  TRY("setup", get(hk, k, s));
+  TRY("setup", get(hv, v, s));
+
+  auto tick = std::chrono::steady_clock::now();
+  std::vector<double> r_out(nq), r_lse(nl);
+  TRY("oracle", attention_forward_ref(p, hq.data(), hk.data(), hv.data(), r_out.data(), r_lse.data()));
+  const double lse_scale = score_scale(p, hq, hk, {});
+  g_sec_oracle += seconds_since(tick);
+
+  DevBuf fo, fl, po, pl;
+  TRY("setup", make(fo, nq, c.dt));
+  TRY("setup", make(fl, nl, DeviceDtype::kF32));
+  TRY("setup", make(po, nq, c.dt));
+  TRY("setup", make(pl, nl, DeviceDtype::kF32));
+  std::vector<double> f_out, f_lse, f_out2, f_lse2, p_out, p_lse;
+  double sec = 0;
+  for (int run = 0; run < 2; ++run) {
+    TRY(kernel, poison(fo, s));
+    TRY(kernel, poison(fl, s));
+    TRY(kernel, cuda_stream_sync(s));
+    tick = std::chrono::steady_clock::now();
+    TRY(kernel, attention_forward_cuda_split(p, c.pr, c.dt, q.p, k.p, v.p, fo.p, static_cast<float*>(fl.p), sc.chunk, s));
+    TRY(kernel, cuda_stream_sync(s));
+    if (run == 0) sec = seconds_since(tick);
+    g_sec_flash += seconds_since(tick);
+    TRY(kernel, get(run ? f_out2 : f_out, fo, s));
+    TRY(kernel, get(run ? f_lse2 : f_lse, fl, s));
+  }
+  tick = std::chrono::steady_clock::now();
+  TRY("plain-fwd", attention_forward_cuda_plain(p, c.pr, c.dt, q.p, k.p, v.p, po.p, static_cast<float*>(pl.p), s));
+  TRY("plain-fwd", get(p_out, po, s));
+  TRY("plain-fwd", get(p_lse, pl, s));
+  g_sec_plain += seconds_since(tick);
+  std::string extra;
+  if (std::memcmp(f_out.data(), f_out2.data(), f_out.size() * sizeof(double)) != 0 ||
+      std::memcmp(f_lse.data(), f_lse2.data(), f_lse.size() * sizeof(double)) != 0)
+    extra = "out or lse differs between two runs";
+  if (sc.chunk == 0 && plan <= 0) extra += (extra.empty() ? "" : "; ") + std::string("the automatic dispatch did not split");
+  report(c, kernel,
+         {compare("out", f_out, p_out, r_out, c.D, {}, unit_roundoff(c)), compare_lse(f_lse, p_lse, r_lse, lse_scale)},
+         extra, 1e3 * sec);
+}
+
 // ---- argument range and device limits -------------------------------------------------------------
 void check_line(bool ok, const std::string& what) {
   std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
@@ -790,6 +879,34 @@ void check_tiles(void* s) {
                          " calls that do not fit returned ERR_CUDA" + detail);
 }
 
+// The automatic split-KV choice on this device's SM count: decode shapes split, the others keep
+// the regular grid (a prefill, a batch whose regular grid fills the GPU, a short cache, too many
+// packed rows per kv head). Thresholds in cuda/attention/flash_split.cu.
+void check_split_plan() {
+  struct {
+    int64_t B, Hq, Hkv, Nq, Nk;
+    bool split;
+    const char* what;
+  } shapes[] = {
+      {1, 32, 8, 1, 32768, true, "decode, GQA 4"},
+      {1, 8, 1, 16, 65536, true, "16 query rows, GQA 8"},
+      {8, 32, 8, 1, 32768, false, "decode, a batch that fills the GPU"},
+      {1, 8, 8, 4096, 4096, false, "prefill"},
+      {1, 8, 1, 1, 300, false, "short cache"},
+      {1, 8, 1, 32, 65536, false, "256 packed rows per kv head"},
+  };
+  for (const auto& sh : shapes) {
+    AttentionParams p;
+    p.B = sh.B, p.Hq = sh.Hq, p.Hkv = sh.Hkv, p.Nq = sh.Nq, p.Nk = sh.Nk, p.D = 128, p.scale = 0.088;
+    const int64_t chunks = attention_cuda_split_plan(p);
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "split plan: %s (B=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld): %lld chunks (want %s)",
+                  sh.what, (long long)sh.B, (long long)sh.Hq, (long long)sh.Hkv, (long long)sh.Nq, (long long)sh.Nk,
+                  (long long)chunks, sh.split ? "a split" : "0");
+    check_line(sh.split ? chunks >= 2 : chunks == 0, buf);
+  }
+}
+
 enum class Grid { kFull, kQuick, kEmulated };
 
 std::vector<Case> build_cases(Grid grid) {
@@ -875,6 +992,37 @@ std::vector<Case> build_cases(Grid grid) {
   return cs;
 }
 
+// Split-KV cases (run_split_case): Nq in {1, 2, 3, 16, 20}, GQA (8:1, 4:2, 2:1) and none, causal
+// and not, Nk a multiple of no chunk, causal Nq > Nk (rows that see no key, a row that sees one),
+// packed-row blocks that start inside a head and that lack the head's last row (causal bounds),
+// D in {32, 48, 64, 80, 96, 128, 256} (48 and 80 staged to 64 and 96; 256 single-buffered in fp32
+// on 99 KB devices), two automatic cases, every precision; and foreign storage dtypes.
+// The sanitizer runs (scripts/emulated/ci.sh: --filter "D=64 ") take the D = 64 cases; every
+// split case also passes under ThreadSanitizer and ASan + UBSan with --filter split.
+std::vector<SplitCase> build_split_cases(Grid grid) {
+  std::vector<SplitCase> cs;
+  for (CudaPrecision pr : {CudaPrecision::kFp32, CudaPrecision::kTf32, CudaPrecision::kFp16, CudaPrecision::kBf16}) {
+    const DeviceDtype dt = natural_dtype(pr);
+    cs.push_back({{1, 8, 1, 1, 777, 128, false, pr, dt}, 96});
+    cs.push_back({{1, 8, 1, 3, 500, 80, true, pr, dt}, 64});  // 24 packed rows: block 2 starts at i = 1
+    cs.push_back({{1, 8, 1, 16, 200, 96, true, pr, dt}, 64});  // 128 packed rows: 8 row blocks
+    cs.push_back({{1, 4, 2, 16, 10, 48, true, pr, dt}, 4});    // rows 0-5 see no key, row 6 one
+    cs.push_back({{1, 2, 1, 2, 200, 256, false, pr, dt}, 70});
+    cs.push_back({{2, 2, 1, 20, 129, 32, true, pr, dt}, 50});  // a block without row Nq - 1
+    cs.push_back({{1, 1, 1, 3, 1000, 128, false, pr, dt}, 0});
+    cs.push_back({{1, 2, 1, 16, 520, 64, true, pr, dt}, 0});  // chunks of 256, 256, 8 keys
+  }
+  cs.push_back({{1, 8, 1, 3, 333, 64, true, CudaPrecision::kBf16, DeviceDtype::kF32}, 100});
+  cs.push_back({{1, 4, 2, 16, 250, 80, false, CudaPrecision::kFp16, DeviceDtype::kF32}, 64});
+  cs.push_back({{1, 8, 1, 1, 700, 128, true, CudaPrecision::kFp32, DeviceDtype::kBF16}, 128});
+  if (grid == Grid::kFull) {  // the benchmark's decode shapes, automatic path
+    cs.push_back({{1, 8, 1, 16, 65536, 128, false, CudaPrecision::kBf16, DeviceDtype::kBF16}, 0});
+    cs.push_back({{1, 1, 1, 1, 262144, 128, true, CudaPrecision::kFp16, DeviceDtype::kF16}, 0});
+    cs.push_back({{1, 8, 1, 1, 65536, 128, false, CudaPrecision::kFp32, DeviceDtype::kF32}, 0});
+  }
+  return cs;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -907,16 +1055,22 @@ int main(int argc, char** argv) {
     cases.erase(std::remove_if(cases.begin(), cases.end(),
                                [&](const Case& c) { return describe(c).find(filter) == std::string::npos; }),
                 cases.end());
+  std::vector<SplitCase> split_cases = build_split_cases(grid);
+  if (!filter.empty())
+    split_cases.erase(std::remove_if(split_cases.begin(), split_cases.end(),
+                                     [&](const SplitCase& c) { return describe_split(c).find(filter) == std::string::npos; }),
+                      split_cases.end());
   const int checks_per_case = 3;
   if (!info.compiled || info.device_count == 0) {
     std::printf("attention_cuda_test: skipped, no usable GPU: %s\n",
                 info.compiled ? info.error.c_str() : "CUDA support was not compiled in");
-    std::printf("0 passed, 0 failed, %zu skipped\n", cases.size() * checks_per_case);
+    std::printf("0 passed, 0 failed, %zu skipped\n", cases.size() * checks_per_case + split_cases.size());
     return 0;
   }
   const GpuDevice& dev = info.devices.empty() ? GpuDevice{} : info.devices[0];
-  std::printf("attention_cuda_test on %s (sm_%d%d, %d SMs), driver %d, runtime %d, %zu cases\n", dev.name.c_str(),
-              dev.major, dev.minor, dev.multiprocessors, info.driver_version, info.runtime_version, cases.size());
+  std::printf("attention_cuda_test on %s (sm_%d%d, %d SMs), driver %d, runtime %d, %zu cases, %zu split-KV cases\n",
+              dev.name.c_str(), dev.major, dev.minor, dev.multiprocessors, info.driver_version, info.runtime_version,
+              cases.size(), split_cases.size());
   void* s = nullptr;
   Status st = cuda_stream_create(&s);
   if (!st.ok()) {
@@ -936,6 +1090,17 @@ int main(int argc, char** argv) {
   check_tiles(s);
   for (int rep = 0; rep < seeds; ++rep)
     for (const Case& c : cases) run_case(c, s, case_seed(c) + 0x9E3779B97F4A7C15ull * uint64_t(rep));
+  check_split_plan();
+  const double split_t0 = g_sec_oracle + g_sec_plain + g_sec_flash;
+  for (int rep = 0; rep < seeds; ++rep)
+    for (const SplitCase& c : split_cases) {
+      uint64_t h = 1469598103934665603ull;  // FNV-1a of the description, as case_seed
+      for (char ch : describe_split(c)) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+      run_split_case(c, s, h + 0x9E3779B97F4A7C15ull * uint64_t(rep));
+    }
+  if (!split_cases.empty())
+    std::printf("     split-KV cases: %zu, %.1f s\n", split_cases.size(),
+                g_sec_oracle + g_sec_plain + g_sec_flash - split_t0);
   // Memory accounting: every buffer above was freed; workspace is released in stream order.
   cuda_stream_sync(s);
   const int64_t mem1 = cuda_bytes_in_use();
