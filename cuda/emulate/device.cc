@@ -457,6 +457,11 @@ void run_block(Block& b, Exec& ex, int set) {
   b.statics.assign(size_t(g_smem_slots), nullptr);
   b.static_bytes = 0;
   auto& fibers = ex.fibers[set];
+  // The cp.async queues below start empty in fresh memory: a deque keeps nodes across clear(),
+  // and a node that one block's fiber allocated must not be freed by another block's fiber
+  // (TSan sees each fiber as a thread, and blocks share no sync edge). The scheduler frees the
+  // old ones, after everything the earlier fibers did (they release launch_end when they yield).
+  TSAN_ONLY(__tsan_acquire(&ex.launch_end);)
   for (int i = 0; i < b.n; ++i) {
     ThreadState& s = b.th[size_t(i)];
     const dim3 bd = b.run->k.block;
@@ -468,8 +473,8 @@ void run_block(Block& b, Exec& ex, int set) {
     s.t.warp = i / 32;
     s.t.lane = i % 32;
     s.state = kReady;
-    s.open.clear();
-    s.groups.clear();
+    std::vector<AsyncCopy>().swap(s.open);
+    std::deque<std::vector<AsyncCopy>>().swap(s.groups);
     s.fiber = fibers[size_t(i)].get();
     fiber_reset(*s.fiber);
   }
