@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Mutation check of the emulated-device test harness: plants one bug at a time in a copy of
 // cuda/ (a removed barrier, a dropped cp.async wait, a prefetch moved before its barrier, a
-// shifted fragment index, a causal bound off by one, one bug in each other family), rebuilds the
-// emulated tests against the copy and runs the test that should catch it. Every mutant must make
+// shifted fragment index, a causal bound off by one, two in the split-KV decode kernels, one bug
+// in each other family), rebuilds the emulated tests against the copy and runs the test that
+// should catch it. Every mutant must make
 // its test fail (a wrong answer, a device fault, or a timeout); a mutant that survives, or whose
 // pattern no longer matches the sources, fails this script.
 //   node scripts/emulated/mutants.js [--build DIR] [--only NAME[,NAME...]] [--check]
@@ -32,7 +33,25 @@ const ATT_SHAPE = 'B=2 Hq=3 Hkv=3 Nq=64 Nk=64 D=64 causal=1';
 const ATT_LONG = 'B=1 Hq=1 Hkv=1 Nq=257 Nk=257 D=64 causal=1';  // several key blocks: a pipeline
 const ATT_CAUSAL = 'B=3 Hq=1 Hkv=1 Nq=100 Nk=37 D=64 causal=1';
 
+const ATT_SPLIT = 'fp16/float16 B=1 Hq=8 Hkv=1 Nq=1 Nk=777 D=128 causal=0 split chunk=96';  // 9 chunks, 3 tiles each
+
 const MUTANTS = [
+  {
+    name: 'split-no-barrier',
+    what: 'split-KV forward: the barrier before a K/V stage is refilled removed',
+    file: 'attention/flash_split.cu',
+    old: '    __syncthreads();  // every warp is done with this stage before it is refilled\n',
+    new: '\n',
+    test: ATT(ATT_SPLIT),
+  },
+  {
+    name: 'split-combine-drops-chunk',
+    what: 'split-KV combine: the last key chunk left out of the log-sum-exp merge',
+    file: 'attention/flash_split.cu',
+    old: '    for (int c = warp; c < C; c += kCombineWarps) {',
+    new: '    for (int c = warp; c < C - 1; c += kCombineWarps) {',
+    test: ATT(ATT_SPLIT),
+  },
   {
     name: 'fwd-no-barrier',
     what: 'forward: the barrier that publishes K_j (and retires V_{j+1}) removed',
