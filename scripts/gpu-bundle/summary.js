@@ -2,7 +2,7 @@
 // Writes the GPU suite's summary (stdout) from OUTDIR/{selftest.txt, parity.json, parity.txt,
 // bench.jsonl, torch.jsonl, js.txt}: the tensor-core self-test (this GPU vs the emulated device),
 // parity counts and failures, then lemma vs PyTorch SDPA TFLOP/s per shape,
-// then the issue's targets (H100, bf16, D = 128, N >= 4k: forward >= 350, backward >= 300,
+// then decode steps (split-KV) beside SDPA's, then the issue's targets (H100, bf16, D = 128, N >= 4k: forward >= 350, backward >= 300,
 // >= 1.0x SDPA). Usage: node summary.js OUTDIR
 'use strict';
 const fs = require('node:fs');
@@ -73,9 +73,12 @@ const totals = js.map((l) => /^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/.
 if (js.length) say(`GPU tests of every family (dist/test/gpu): ${totals[0]} passed, ${totals[1]} failed, ${totals[2]} skipped`);
 for (const l of js.filter((x) => x.startsWith('FAIL '))) say(`  ${l}`);
 
-// Benchmarks.
-const bench = jsonl('bench.jsonl');
-const torch = jsonl('torch.jsonl');
+// Benchmarks: prefill/training shapes (by N) and decode steps (op "decode", by Nq and Nk).
+const isDecode = (r) => r.op === 'decode';
+const allBench = jsonl('bench.jsonl');
+const allTorch = jsonl('torch.jsonl');
+const bench = allBench.filter((r) => !isDecode(r));
+const torch = allTorch.filter((r) => !isDecode(r));
 const key = (r) => `${r.dtype}|${r.D}|${r.causal}|${r.N}`;
 const tmap = new Map(torch.map((r) => [`${key(r)}|${r.op}`, r]));
 if (!bench.length) {
@@ -98,7 +101,10 @@ if (!bench.length) {
   // Targets: bf16, D = 128, N >= 4096 (non-causal and causal), on an H100.
   const sel = bench.filter((r) => r.dtype === 'bf16' && r.D === 128 && r.N >= 4096);
   if (sel.length) {
-    const min = (op) => Math.min(...sel.filter((r) => r.op === op).map((r) => r.tflops));
+    const min = (op) => {
+      const xs = sel.filter((r) => r.op === op).map((r) => r.tflops);
+      return xs.length ? Math.min(...xs) : NaN;  // NaN: no result, never "met"
+    };
     const minRatio = (op) => {
       const rs = sel.filter((r) => r.op === op).map((r) => {
         const t = tmap.get(`${key(r)}|${op}`);
@@ -109,6 +115,20 @@ if (!bench.length) {
     say(`targets (bf16, D=128, N>=4k; issue: fwd >= 350, bwd >= 300 TFLOP/s on an H100, >= 1.0x SDPA):`);
     say(`  fwd min ${min('fwd').toFixed(1)} TFLOP/s (${min('fwd') >= 350 ? 'met' : 'not met'}), vs torch min ${Number.isNaN(minRatio('fwd')) ? '-' : minRatio('fwd').toFixed(2) + 'x'}`);
     say(`  bwd min ${min('bwd').toFixed(1)} TFLOP/s (${min('bwd') >= 300 ? 'met' : 'not met'}), vs torch min ${Number.isNaN(minRatio('bwd')) ? '-' : minRatio('bwd').toFixed(2) + 'x'}`);
+  }
+}
+
+// Decode: lemma's split-KV forward vs SDPA on the same shapes, time and K/V bandwidth.
+const dec = allBench.filter(isDecode);
+if (dec.length) {
+  const dkey = (r) => `${r.dtype}|${r.Hq}|${r.Hkv}|${r.Nq}|${r.Nk}|${r.D}`;
+  const dt = new Map(allTorch.filter(isDecode).map((r) => [dkey(r), r]));
+  say('decode (forward, ms and GB/s of K and V read; torch = SDPA, same run):');
+  say(`${'dtype'.padEnd(5)} ${'Hq:Hkv'.padStart(6)} ${'Nq'.padStart(3)} ${'Nk'.padStart(7)} | ${'ms'.padStart(8)} ${'GB/s'.padStart(7)} ${'chunks'.padStart(6)} | ${'torch ms'.padStart(8)} ${'GB/s'.padStart(7)} | ${'speed-up'.padStart(8)}`);
+  for (const r of dec.filter((x) => x.path === 'auto' || x.path === undefined)) {
+    const t = dt.get(dkey(r));
+    const f = (x, w) => (typeof x === 'number' ? x.toFixed(x < 10 ? 3 : 1) : '-').padStart(w);
+    say(`${r.dtype.padEnd(5)} ${`${r.Hq}:${r.Hkv}`.padStart(6)} ${String(r.Nq).padStart(3)} ${String(r.Nk).padStart(7)} | ${f(r.ms, 8)} ${f(r.gbps, 7)} ${String(r.chunks ?? '-').padStart(6)} | ${f(t && t.ms, 8)} ${f(t && t.gbps, 7)} | ${(t ? `${(t.ms / r.ms).toFixed(2)}x` : '-').padStart(8)}`);
   }
 }
 process.stdout.write(lines.join('\n') + '\n');
