@@ -566,14 +566,23 @@ void forward_rows_task(const FwdCtx& c, const SplitPlan& sp, int64_t unit, int64
   float* l = m + round16(L);
   float* corr = l + round16(L);
   for (int64_t i = 0; i < L; ++i) m[i] = -kInf, l[i] = 0.0f;
+  // A tile holding one row (M = 1, no grouped heads) scores it with gemm_dot1 from a plain
+  // scaled copy of the row; its other 15 lanes then hold finite leftovers nobody reads.
+  const bool single = narrow && nr == 1;
   if (b0 < b1) {
-    pack_transposed(c.q + row0 * g.D, nr, g.D, g.qscale, Qt, L);
+    if (single) {
+      for (int64_t d = 0; d < g.D; ++d) Qt[d] = c.q[row0 * g.D + d] * g.qscale;
+      std::memset(St, 0, sizeof(float) * kBc * L);
+    } else {
+      pack_transposed(c.q + row0 * g.D, nr, g.D, g.qscale, Qt, L);
+    }
     const float* K = c.k + u * g.Nk * g.D;  // u = b * Hkv + hk
     const float* V = c.v + u * g.Nk * g.D;
     for (int64_t J = b0; J < b1; ++J) {
       const int64_t j0 = J * kBc;
       const int nk = static_cast<int>(std::min<int64_t>(kBc, j_end - j0));
-      (narrow ? kt.gemm_lanes16 : kt.gemm_lanes)(K + j0 * g.D, g.D, nk, Qt, D, St, kNoMask);
+      if (single) kt.gemm_dot1(K + j0 * g.D, g.D, nk, Qt, D, St, L);
+      else (narrow ? kt.gemm_lanes16 : kt.gemm_lanes)(K + j0 * g.D, g.D, nk, Qt, D, St, kNoMask);
       mask_row_tile(g, r0, nr, L, j0, nk, St);
       (narrow ? kt.softmax_block16 : kt.softmax_block)(St, nk, kNoMask, m, l, corr);
       kt.gemm_rows(St, 1, L, static_cast<int>(nr), nk, V + j0 * g.D, g.D, D, dst.O, g.D, corr,

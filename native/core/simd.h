@@ -1,7 +1,8 @@
 // A thin vector abstraction over intrinsics, so a kernel is written once as a template over V:
 //   V512 (__m512, 16 lanes, AVX-512F/DQ), V256 (__m256, 8 lanes, AVX2+FMA), V1 (float, 1 lane).
 // Same interface on all three: zero/set1/load/loadu/load_partial, store/storeu/store_partial,
-// with_first(n, fill), fmadd/add/sub/mul/max/min, exp2.
+// with_first(n, fill), fmadd/add/sub/mul/max/min, exp2, and transpose_sum(a[kLanes]) (lane k of
+// the result = the sum of the lanes of a[k]: kLanes horizontal sums in one shuffle tree).
 //
 // Usage (one ISA per translation unit, never per-file compiler flags):
 //   #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma,avx2")   // or "avx2,fma", or none
@@ -67,6 +68,7 @@ inline V1 sub(V1 a, V1 b) { return {a.v - b.v}; }
 inline V1 mul(V1 a, V1 b) { return {a.v * b.v}; }
 inline V1 max(V1 a, V1 b) { return {a.v > b.v ? a.v : b.v}; }
 inline V1 min(V1 a, V1 b) { return {a.v < b.v ? a.v : b.v}; }
+inline V1 transpose_sum(const V1* a) { return a[0]; }
 inline V1 exp2(V1 x) {
   float t = x.v < -127.0f ? -127.0f : x.v;               // NaN compares false: kept
   const float n = (t + 12582912.0f) - 12582912.0f;      // round to nearest (1.5 * 2^23 trick)
@@ -111,6 +113,19 @@ inline V256 sub(V256 a, V256 b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline V256 mul(V256 a, V256 b) { return {_mm256_mul_ps(a.v, b.v)}; }
 inline V256 max(V256 a, V256 b) { return {_mm256_max_ps(a.v, b.v)}; }
 inline V256 min(V256 a, V256 b) { return {_mm256_min_ps(a.v, b.v)}; }
+// Lane k = sum of the lanes of a[k], k < 8: pairs interleave and add (per 128-bit half: sums of
+// lanes {0,2} and {1,3}), then 64-bit pairs, then the two halves. 21 instructions for 8 sums.
+inline V256 transpose_sum(const V256* a) {
+  __m256 s[4], t[2];
+  for (int i = 0; i < 4; ++i)
+    s[i] = _mm256_add_ps(_mm256_unpacklo_ps(a[2 * i].v, a[2 * i + 1].v),
+                         _mm256_unpackhi_ps(a[2 * i].v, a[2 * i + 1].v));
+  for (int i = 0; i < 2; ++i)
+    t[i] = _mm256_add_ps(_mm256_shuffle_ps(s[2 * i], s[2 * i + 1], 0x44),
+                         _mm256_shuffle_ps(s[2 * i], s[2 * i + 1], 0xEE));
+  return {_mm256_add_ps(_mm256_permute2f128_ps(t[0], t[1], 0x20),
+                        _mm256_permute2f128_ps(t[0], t[1], 0x31))};
+}
 inline V256 exp2(V256 x) {
   // maxps returns its second operand when either is NaN: x second, so NaN propagates.
   const __m256 t = _mm256_max_ps(_mm256_set1_ps(-127.0f), x.v);
@@ -157,6 +172,23 @@ inline V512 sub(V512 a, V512 b) { return {_mm512_sub_ps(a.v, b.v)}; }
 inline V512 mul(V512 a, V512 b) { return {_mm512_mul_ps(a.v, b.v)}; }
 inline V512 max(V512 a, V512 b) { return {_mm512_max_ps(a.v, b.v)}; }
 inline V512 min(V512 a, V512 b) { return {_mm512_min_ps(a.v, b.v)}; }
+// Lane k = sum of the lanes of a[k], k < 16: within each 128-bit quarter, interleave-and-add
+// pairs of vectors, then 64-bit pairs (each quarter then holds 4 partial sums, one per vector
+// of a group of 4), then fold quarters twice with shuffle_f32x4. 45 instructions for 16 sums.
+inline V512 transpose_sum(const V512* a) {
+  __m512 s[8], t[4], u[2];
+  for (int i = 0; i < 8; ++i)
+    s[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i].v, a[2 * i + 1].v),
+                         _mm512_unpackhi_ps(a[2 * i].v, a[2 * i + 1].v));
+  for (int i = 0; i < 4; ++i)
+    t[i] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * i], s[2 * i + 1], 0x44),
+                         _mm512_shuffle_ps(s[2 * i], s[2 * i + 1], 0xEE));
+  for (int i = 0; i < 2; ++i)  // quarters (0, 2 | 0, 2) + (1, 3 | 1, 3)
+    u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0xDD));
+  return {_mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88),
+                        _mm512_shuffle_f32x4(u[0], u[1], 0xDD))};
+}
 // exp2 on AVX-512 reduces with floor instead: f = x - floor(x) in [0, 1) in one vreduceps, and
 // vscalefps applies 2^floor(x) from x itself, so no separate round and subtract.
 constexpr float kExp2F0 = 0.693146983840782f;  // 2^f ~= 1 + f*(F0 + f*(F1 + ... f*F5)), f in [0,1)
