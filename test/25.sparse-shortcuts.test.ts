@@ -1,8 +1,10 @@
 /**
  * The cost-driven paths of the CPU index, and that they keep the answers exact:
- *  - decoding with several queries filters per row: each row scores only the blocks its own
- *    balls keep (keysScored of M rows = the sum over the M single-row calls, outputs bitwise
- *    equal), and ReLU stays exact against the fp64 brute force;
+ *  - decoding with several queries filters per row: each row visits only the blocks its own
+ *    balls and boxes keep (blocksVisited of M rows = the sum over the M single-row calls, outputs
+ *    bitwise equal); within a visited block the rows of a tile score the union of the 16-slot
+ *    groups kept for any of them (keysScored between the single-row sum and the visited blocks'
+ *    slots), and ReLU stays exact against the fp64 brute force;
  *  - Gaussian D = 128 keys (nothing to prune): every row goes to the dense kernel and stats say
  *    so (denseRows); softmax prefill runs lemma's flash attention (flashRows, bound 0);
  *  - softmax rows whose filter keeps no block (certain fallback) are computed densely once
@@ -12,7 +14,7 @@ import test from 'ava';
 import * as lemma from '../lib/index.js';
 import { clusteredPair, denseSoftmax64, gaussianPair, paperThreshold, pairOf, relErr } from './helpers/sparse.js';
 
-test('decoding, M = 16 clustered: per-row filtering (scores = sum of single-row calls), exact ReLU', async (t) => {
+test('decoding, M = 16 clustered: per-row filtering (blocks visited = sum of single-row calls), exact ReLU', async (t) => {
   const N = 8192, D = 64, M = 16;
   const k = clusteredPair([1, 1, N, D], 61);
   const v = gaussianPair([1, 1, N, D], 62);
@@ -25,13 +27,18 @@ test('decoding, M = 16 clustered: per-row filtering (scores = sum of single-row 
     t.true(all.stats.keyFraction < 0.9, `pruned: ${all.stats.keyFraction}`);
     t.is(all.stats.denseRows, 0);
     let scored = 0;
+    let visited = 0;
     for (let i = 0; i < M; i++) {
       const qi = pairOf(q.f32.data.slice(i * D, (i + 1) * D), [1, 1, 1, D]);
       const one = await index.attend(qi.f32, opts);
       scored += one.stats.keysScored;
+      visited += one.stats.blocksVisited;
       t.deepEqual(Array.from(one.out.data), Array.from(all.out.data.slice(i * D, (i + 1) * D)), `row ${i} bitwise`);
     }
-    t.is(all.stats.keysScored, scored, 'each row scores only its own kept blocks');
+    t.is(all.stats.blocksVisited, visited, 'each row visits only its own kept blocks');
+    t.true(all.stats.keysScored >= scored && all.stats.keysScored <= 64 * visited,
+      `keys scored ${all.stats.keysScored}: at least the single-row sum ${scored}, at most the visited blocks' slots`);
+    t.true(scored < 64 * visited, 'single rows score only their kept groups of slots');
     const ref = await lemma.sparse.reluAttention(q.f64, k.f64, v.f64, opts);
     const e = relErr(all.out.data, ref.out.data);
     t.true(e <= 1e-5, `relu vs fp64 brute force: ${e}`);

@@ -121,6 +121,8 @@ export interface SparseBenchRecord extends SparseBenchConfig {
   reluMs: number; ownDenseMs: number; lemmaDenseMs: number;
   speedupVsLemmaDense: number; speedupVsOwnDense: number;
   keyFraction: number; blockFraction: number; meanActive: number; denseRows: number;
+  /** keys scored per row / keys reported per row (1 = a perfect filter; ReLU, the same queries) */
+  scoredOverActive: number;
   reluErr: number;
   /** softmax over the top entries (keep = ⌈N^0.8⌉, tolerance 1e-3), the same random queries */
   softmaxMs: number; softmaxFallbackRows: number; softmaxRows: number; softmaxMaxBound: number;
@@ -267,7 +269,9 @@ export async function runSparseBench(opts: SparseBenchOptions = {}): Promise<Spa
         reluMs: round(ms.relu), ownDenseMs: round(ms.ownDense), lemmaDenseMs: round(ms.lemmaDense),
         speedupVsLemmaDense: round(ms.lemmaDense / ms.relu), speedupVsOwnDense: round(ms.ownDense / ms.relu),
         keyFraction: round(st.keyFraction, 4), blockFraction: round(st.blockFraction, 4),
-        meanActive: round(st.meanActive), denseRows: st.denseRows, reluErr: Number(reluErr.toExponential(2)),
+        meanActive: round(st.meanActive), denseRows: st.denseRows,
+        scoredOverActive: st.meanActive > 0 ? round(st.keysScored / st.rows / st.meanActive) : 0,
+        reluErr: Number(reluErr.toExponential(2)),
         softmaxMs: round(ms.softmax), softmaxFallbackRows: sm.stats.fallbackRows + sm.stats.denseRows,
         softmaxRows: sm.stats.rows, softmaxMaxBound: maxOf(sm.stats.errorBound),
         softmaxErr: Number(softmaxErr.toExponential(2)), softmaxSpeedupVsLemmaDense: round(ms.lemmaDense / ms.softmax),

@@ -2,9 +2,11 @@
  * The key index of sparse attention by half-space reporting (spec:
  * shared/specs/sparse-attention-hsr.md; native/sparse_attention/sparse_attention.h).
  * Per (batch, kv head) the keys are cut into blocks with bounding balls (and superblocks of 16
- * blocks above them); a query's halfspace {k : ⟨q', k⟩ ≥ b} is reported exactly by skipping every
- * ball whose conservative fp32 bound is below b, so ReLU^α attention is exact and softmax over
- * the reported entries comes with a certified error bound.
+ * blocks above them); every superblock also keeps 8 principal axes of its keys, and boxes along
+ * them around each superblock and each group of 16 slots of its blocks. A query's halfspace
+ * {k : ⟨q', k⟩ ≥ b} is reported exactly by skipping every ball or box whose conservative fp32
+ * bound is below b, so ReLU^α attention is exact and softmax over the reported entries comes
+ * with a certified error bound.
  */
 import { LemmaError, fromNative } from '../errors.js';
 import { native } from '../binding.js';

@@ -11,6 +11,15 @@
 // eta (2 ||c|| + 2 r_up), eta = 1.01 (D + 8) 2^-24 >= gamma_D + 4u, which covers the rounding of
 // the centre dot product, of every key's fp32 score (a sequential FMA chain over d) and of the
 // two final operations (see sparse_attention_index.cc). Hence: no false negatives, ever.
+// Balls are loose for anisotropic keys (a block's keys spread along a few directions), so every
+// superblock also stores kSparseAxes principal axes u_i of its keys, and every ball that passes
+// is tested again as a box along those axes (centre c as the ball's, key k = c + sum_i t_i u_i + w):
+//   <q', k> <= <q', c> + sum_i max(lo_i a_i, hi_i a_i) + ||q'|| rho,   a_i = <q', u_i>,
+// lo_i <= t_i <= hi_i, rho >= ||w||; it is an identity for any vectors u_i, so the axes only
+// decide how tight it is. Its fp32 evaluation is made conservative the same way (box radius
+// R' = rho + margins, sparse_attention_index.cc). The filter compares both bounds with the
+// threshold lowered by 2^-138 (1 + 16 max||k||), which covers the absolute rounding errors of
+// subnormal results (filter_threshold, sparse_attention_cpu.cc).
 //
 // Shapes (row-major, contiguous, d fastest):
 //   q, out [B, Hq, M, D]     k, v [B, Hkv, N, D]     thresholds [B, Hq]     error_bound [B, Hq, M]
@@ -29,6 +38,8 @@
 namespace lemma {
 
 constexpr int kSparseSuper = 16;       // blocks per superblock = lanes of a centre group
+constexpr int kSparseAxes = 8;         // principal axes per superblock (box bounds)
+constexpr int kSparseBox = 2 * kSparseAxes + 1;  // lo[P], hi[P], box radius R'
 constexpr int64_t kSparseMaxD = 256;
 constexpr int64_t kSparseMaxKeys = (int64_t{1} << 31) - 1;  // positions are int32
 
@@ -62,6 +73,17 @@ struct SparseHead {
   std::vector<int32_t> spos_min, spos_max;   // [ns]
   std::vector<float> sct;                    // [ceil(ns/16)][D][16] superblock centres
   std::vector<float> srad;                   // [ceil(ns/16) * 16] (-inf past ns)
+  // Boxes (CPU filter only; the CUDA filter reads the balls): superblock s has axes u_i, one
+  // box per group of 16 slots of each of its blocks (G = Bs / 16 groups; lane = block, centre =
+  // the block's ball centre, so a block's ball and its G boxes share one centre dot) and its own
+  // box (centre = its ball centre). R' = -inf for empty groups and lanes past nb.
+  std::vector<float> sax;                    // [ns][kSparseAxes][D] axes u_i of superblock s
+  std::vector<float> bbox;                   // [ns][G][kSparseBox][16] lo_i, hi_i, R' per group
+  std::vector<float> sbox;                   // [ns][kSparseBox] lo_i, hi_i, R' per superblock
+  // 1 where the boxes can beat the balls: a box bound is at least <q', c> + ||q'|| R' (its axis
+  // terms are >= 0, the centre being the mean), so boxes whose R' is close to the ball's R (keys
+  // spread in every direction) cannot prune what the ball keeps and are not tested.
+  std::vector<uint8_t> sbox_on;              // [ns]
   double knorm_max = 0;  // max ||k|| over the head's keys
   double vmax = 0;       // max |v| over the head's values
 };

@@ -7,10 +7,13 @@
 //  0. q' = fl(scale q), ||q'|| rounded up, per-row fp32 threshold (rounded up) and causal limit;
 //     'keep' calibrates b per query head as the (1 - keep/N) quantile of sampled scores.
 //  1. filter, task = (b, kv head, row tile, key chunk): every row walks the superblock balls
-//     (levels = 2) and the block balls of the survivors, setting its bit in masks[block].
+//     and boxes (levels = 2) and the block balls and 16-slot group boxes of the survivors,
+//     setting its bit in masks[block] and the groups it keeps in gmasks[block] (a union over the
+//     tile's rows); all against the threshold lowered by the absolute slack of filter_threshold.
 //     A tile whose surviving (row, block) fraction is >= dense_above goes to the dense kernel
 //     (every visible block; softmax then computes the full softmax, so its rows need no bound).
-//  2. accumulate, same tasks: sparse_k::run_rows scores 4 rows x a block at a time and keeps
+//  2. accumulate, same tasks: sparse_k::run_rows scores the rows of a block (only its groups in
+//     gmasks; the weight of a key a row's own filter dropped is 0 anyway) and keeps
 //     per (row, chunk) partials (m, l, o): ReLU^a with running-max rescaling, softmax online.
 //     Key chunks (superblock-aligned) make decoding (M small, N large) parallel; their number
 //     depends on the shape and the machine only, so results do not depend on set_size().
@@ -113,7 +116,8 @@ struct Call {
   std::vector<float> thr;       // [R]
   std::vector<int64_t> limit;   // [R]
   std::vector<Tile> tiles;
-  std::vector<uint64_t> masks;  // [tiles][nb]
+  std::vector<uint64_t> masks;  // [tiles][nb] rows the filter kept per block
+  std::vector<uint16_t> gmasks; // [tiles][nb] groups of 16 slots kept for any of those rows
   std::vector<int64_t> fkeys;   // [C][R] keys in the blocks the filter kept
   // partials [C][R]: o [C][R][Dp], m, l, cnt
   std::vector<float> po, pm, pl;
@@ -136,7 +140,8 @@ struct Call {
   ~Call() {
     const size_t bytes = 4 * (qs.capacity() + qn.capacity() + thr.capacity() + po.capacity() +
                               pm.capacity() + pl.capacity() + m.capacity() + l.capacity()) +
-                         8 * (limit.capacity() + masks.capacity() + pc.capacity() + cnt.capacity());
+                         8 * (limit.capacity() + masks.capacity() + pc.capacity() + cnt.capacity()) +
+                         2 * gmasks.capacity();
     if (bytes <= kCacheCap) swap_cache();
   }
   Call(const Call&) = delete;
@@ -146,12 +151,14 @@ struct Call {
     std::vector<float> qs, qn, thr, po, pm, pl, m, l;
     std::vector<int64_t> limit, pc, cnt;
     std::vector<uint64_t> masks;
+    std::vector<uint16_t> gmasks;
   };
   void swap_cache() {
     static thread_local Cache cache;
     qs.swap(cache.qs), qn.swap(cache.qn), thr.swap(cache.thr), po.swap(cache.po);
     pm.swap(cache.pm), pl.swap(cache.pl), m.swap(cache.m), l.swap(cache.l);
     limit.swap(cache.limit), pc.swap(cache.pc), cnt.swap(cache.cnt), masks.swap(cache.masks);
+    gmasks.swap(cache.gmasks);
   }
   const SparseHead& head(int64_t bk) const { return idx.heads[bk]; }
   int64_t visible(int64_t row) const {
@@ -272,18 +279,50 @@ void make_tiles(Call* c) {
   c->C = std::clamp<int64_t>(ceil_div(target_tasks(), T), 1, c->ns);
 }
 
-// Step 1: the filter. Writes masks, the dense flags, blocks_total, keys_total.
+// The threshold the filter compares its bounds with: fthr <= thr - 2^-138 (1 + 16 max||k||).
+// The relative rounding errors are in the radii (sparse_attention_index.cc); this covers the
+// absolute ones of subnormal results (<= 2^-150 per operation: 2D + D sum_i max|t_i| + 2P + 4
+// of them, max|t_i| <= 2 max||k|| (1 + 1e-3)). One more ulp down absorbs the double rounding of
+// the difference, so fthr is at most 3 ulps below thr (the filter loses nothing measurable).
+float filter_threshold(float thr, double knorm_max) {
+  const double slack = 0x1p-138 * (1 + 16 * knorm_max);
+  const double x = double(thr) - slack;
+  float f = static_cast<float>(x);
+  if (static_cast<double>(f) > x) f = std::nextafter(f, -kInf);
+  return std::nextafter(f, -kInf);
+}
+
+// The box test of one superblock (the scalar twin of box16, same operation order).
+bool super_box(float dot, const float* a, const float* box, float qn, float thr) {
+  constexpr int P = kSparseAxes;
+  float acc = dot;
+  for (int i = 0; i < P; ++i) {
+    const float lo = box[i] * a[i], hi = box[P + i] * a[i];
+    acc = acc + (lo < hi ? hi : lo);
+  }
+  const float rad = qn * box[2 * P];
+  acc = acc + rad;
+  return !(acc < thr);
+}
+
+// Step 1: the filter. Writes masks, the dense flags, blocks_total, keys_total. Per row: the
+// balls of the superblocks (levels = 2), then for each that passes its box (axes dots a_i, once
+// per (row, superblock)), then the balls and boxes of its blocks.
 void filter(Call* c) {
   const int64_t T = static_cast<int64_t>(c->tiles.size()), C = c->C;
   c->masks.assign(T * c->nb, 0);
+  c->gmasks.assign(T * c->nb, 0);
   c->fkeys.resize(C * c->R);
   std::vector<double> survivors(T * C, 0.0), vis_blocks(T * C, 0.0);
   const int levels = c->idx.levels;
+  const int G = static_cast<int>(c->Bs / 16);
+  const uint16_t all_groups = uint16_t((1u << G) - 1u);
   ThreadPool::parallel_for(T * C, [&](int64_t task, int) {
     const Tile& tl = c->tiles[task / C];
     const int64_t ch = task % C;
     const SparseHead& hd = c->head(tl.bk);
     uint64_t* mk = c->masks.data() + (task / C) * c->nb;
+    uint16_t* gk = c->gmasks.data() + (task / C) * c->nb;
     const int64_t g0 = c->chunk_g0(ch), g1 = c->chunk_g1(ch);
     const int64_t s0 = g0 / S16, s1 = ceil_div(g1, S16);
     const int D = static_cast<int>(c->D);
@@ -291,7 +330,7 @@ void filter(Call* c) {
     for (int r = 0; r < tl.n; ++r) {
       const int64_t row = tl.row0 + r;
       const float* q = c->qs.data() + row * c->Dp;
-      const float qn = c->qn[row], thr = c->thr[row];
+      const float qn = c->qn[row], thr = filter_threshold(c->thr[row], hd.knorm_max);
       const int64_t lim = c->limit[row];
       const uint64_t bit = uint64_t{1} << r;
       int64_t keys = 0;
@@ -300,31 +339,64 @@ void filter(Call* c) {
       } else {
         visb += double(g1 - g0);
       }
-      auto blocks_of = [&](int64_t s) {
+      float dots[S16], a[kSparseAxes];
+      uint16_t groups[S16];
+      // a: the axes dots of superblock s when already computed, else null. A block is kept when
+      // its ball and at least one of its groups' boxes pass; gk[g] collects the groups that pass
+      // for any row of the tile (run_rows scores only those).
+      auto blocks_of = [&](int64_t s, const float* as) {
         if (hd.spos_min[s] > lim) return;
         uint32_t mb = c->kt.filter16(q, qn, hd.bct.data() + s * D * S16, hd.brad.data() + s * S16,
-                                     D, thr);
+                                     D, thr, dots);
+        if (!mb) return;
+        if (hd.sbox_on[s]) {
+          if (!as) {
+            c->kt.axes_dots(q, hd.sax.data() + s * kSparseAxes * D, D, a);
+            as = a;
+          }
+          uint32_t keep = 0;
+          std::fill(groups, groups + S16, uint16_t{0});
+          const float* boxes = hd.bbox.data() + s * G * kSparseBox * S16;
+          for (int grp = 0; grp < G; ++grp) {
+            uint32_t m = mb & c->kt.box16(dots, as, boxes + grp * kSparseBox * S16, qn, thr);
+            keep |= m;
+            for (; m; m &= m - 1) groups[__builtin_ctz(m)] |= uint16_t(1u << grp);
+          }
+          mb = keep;
+        } else {  // balls only
+          std::fill(groups, groups + S16, all_groups);
+        }
         while (mb) {
-          const int64_t g = s * S16 + __builtin_ctz(mb);
+          const int lane = __builtin_ctz(mb);
+          const int64_t g = s * S16 + lane;
           mb &= mb - 1;
           if (g >= g1 || hd.bpos_min[g] > lim) continue;
           mk[g] |= bit;
+          gk[g] |= groups[lane];
           surv += 1;
           keys += hd.len[g];
         }
       };
       if (levels == 2) {
+        float sdots[S16];
         for (int64_t sg = s0 / S16; sg < ceil_div(s1, S16); ++sg) {
           uint32_t ms = c->kt.filter16(q, qn, hd.sct.data() + sg * D * S16,
-                                       hd.srad.data() + sg * S16, D, thr);
+                                       hd.srad.data() + sg * S16, D, thr, sdots);
           while (ms) {
-            const int64_t s = sg * S16 + __builtin_ctz(ms);
+            const int lane = __builtin_ctz(ms);
+            const int64_t s = sg * S16 + lane;
             ms &= ms - 1;
-            if (s >= s0 && s < s1) blocks_of(s);
+            if (s < s0 || s >= s1 || hd.spos_min[s] > lim) continue;
+            if (!hd.sbox_on[s]) {
+              blocks_of(s, nullptr);
+              continue;
+            }
+            c->kt.axes_dots(q, hd.sax.data() + s * kSparseAxes * D, D, a);
+            if (super_box(sdots[lane], a, hd.sbox.data() + s * kSparseBox, qn, thr)) blocks_of(s, a);
           }
         }
       } else {
-        for (int64_t s = s0; s < s1; ++s) blocks_of(s);
+        for (int64_t s = s0; s < s1; ++s) blocks_of(s, nullptr);
       }
       c->fkeys[ch * c->R + row] = keys;
     }
@@ -371,6 +443,7 @@ bool certain_dense(Call* c) {
     }
   // As filter(): visible (row, block) pairs, all kept.
   c->masks.assign(c->tiles.size() * nb, 0);
+  c->gmasks.assign(c->tiles.size() * nb, 0);
   c->fkeys.assign(c->C * c->R, 0);
   std::vector<int32_t> starts;  // causal: sorted block starts of the tile's head
   int64_t starts_bk = -1;
@@ -429,6 +502,7 @@ void accumulate(Call* c, const std::vector<Tile>& tiles, const uint64_t* masks, 
     a.g0 = c->chunk_g0(ch);
     a.g1 = c->chunk_g1(ch);
     a.masks = (use_masks && !tl.dense) ? masks + (task / C) * c->nb : nullptr;
+    a.gmasks = a.masks ? c->gmasks.data() + (task / C) * c->nb : nullptr;
     a.nrows = tl.n;
     a.q = qrows;
     a.limit = c->limit.data() + tl.row0;
@@ -751,6 +825,7 @@ Status sparse_report_cpu(const SparseIndex& idx, const SparseAttendParams& p, co
     a.g0 = c.chunk_g0(ch);
     a.g1 = c.chunk_g1(ch);
     a.masks = c.masks.data() + (task / C) * c.nb;
+    a.gmasks = c.gmasks.data() + (task / C) * c.nb;
     a.nrows = tl.n;
     a.q = qrows;
     a.limit = c.limit.data() + tl.row0;
@@ -835,6 +910,7 @@ Status sparse_relu_backward_cpu(const SparseIndex& idx, const SparseAttendParams
       a.g0 = 0;
       a.g1 = nb;
       a.masks = tl.dense ? nullptr : c.masks.data() + t * nb;
+      a.gmasks = tl.dense ? nullptr : c.gmasks.data() + t * nb;
       a.nrows = tl.n;
       a.q = qrows;
       a.limit = c.limit.data() + tl.row0;

@@ -7,6 +7,27 @@
 //   gamma_D ||q'|| ||c|| (centre dot) + gamma_D ||q'|| (||c|| + r) (key score) + u ||q'|| (||c|| + R)
 //   (final fma) <= eta ||q'|| (2 ||c|| + 2 r) since eta >= gamma_D + 4u for D <= 256.
 //   R is rounded up to fp32, qn_up = ||q'|| rounded up.
+// Boxes (superblock_boxes): the axes u_1..u_P of superblock s are the top principal directions of
+// a strided sample of its keys (covariance in double, subspace iteration from a fixed start, so
+// they depend on the keys only). For a key k of block g (ball centre c, fp32) the coefficients
+// t_i = <k - c, u_i> and the rest w = (k - c) - sum_i t_i u_i are computed in double; whatever
+// their rounding, k = c + sum_i t_i u_i + w holds exactly for these t_i and this w, so
+//   <q', k> = <q', c> + sum_i t_i a_i + <q', w> <= <q', c> + sum_i max(lo_i a_i, hi_i a_i) + ||q'|| rho
+// with a_i = <q', u_i>, lo_i = min t_i rounded down, hi_i = max t_i rounded up (fp32), rho >= max ||w||
+// (||w|| has a relative double rounding error far below 1e-12 of ||k - c|| + sum |t_i| ||u_i||).
+// The filter evaluates fl(fl<q', c> + sum_i max(fl(lo_i a^_i), fl(hi_i a^_i)) + qn_up R') with
+// a^_i = fl<q', u_i> (any summation order). With A = ||c||, r = the ball's filter radius (>= max
+// ||k - c||), M = sum_i max(|lo_i|, |hi_i|) ||u_i||, and the relative errors: gamma_D ||q'|| A
+// (centre dot), (gamma_D + 2u) ||q'|| M (a^_i, and the products), gamma_D ||q'|| (A + r) (the key's
+// fp32 score), gamma_{P+2} of the sum of the P + 2 terms' magnitudes (<= ||q'|| (A + M)(1 + 2 gamma_D)
+// + qn_up R'), the box radius
+//   R' = (rho (1 + 1e-12) + 1e-12 (r + M) + eta_P (2 A + r + 2 M)) (1 + 2 (P + 2) u),  eta_P = 1.01 (D + P + 8) u
+// rounded up to fp32 covers them all (2 eta_P >= 2 gamma_D + gamma_{P+2} (1 + 2 gamma_D) and
+// (1 + 2 (P + 2) u)(1 - gamma_{P+2}) >= 1), so the fp32 bound is >= the fp32 score of every key of
+// the block. The superblock's own box is the same over all its keys around its ball centre c_s
+// (t^s_i = t_i + <c - c_s, u_i>, w^s = w + (c - c_s) - sum_i <c - c_s, u_i> u_i, exact identities
+// again). Subnormal results add absolute errors (<= 2^-150 per operation): the filter lowers
+// the threshold by 2^-138 (1 + 16 max||k||) >= all of them (sparse_attention_cpu.cc).
 // Orders: 'position' (blocks are consecutive positions) or 'cluster' (a PCA tree over the keys:
 // split each node at the median of its projection on the top principal direction of a sample
 // (power iteration), leaves of exactly Bs keys, so siblings share tight balls).
@@ -21,8 +42,10 @@
 #include <limits>
 #include <string>
 
+#include "core/cpu_features.h"
 #include "core/thread_pool.h"
 #include "sparse_attention/sparse_attention.h"
+#include "sparse_attention/sparse_attention_kernels.inl"
 
 namespace lemma {
 
@@ -97,7 +120,8 @@ void ball_of_blocks(const SparseHead& h, int64_t D, int64_t Bs, int64_t g0, int6
 
 // Recomputes balls of blocks [g_from, nb) and superblocks from g_from / 16 on; (re)sizes the
 // group arrays. Parallel over (head, block) and (head, superblock) by the caller's loop.
-void resize_groups(SparseHead* h, int64_t D) {
+void resize_groups(SparseHead* h, int64_t D, int64_t Bs) {
+  const int64_t G = Bs / 16;  // lane groups per block
   const int64_t ns = ceil_div(h->nb, S);
   const int64_t nsg = ceil_div(ns, S);
   h->bct.resize(ns * D * S, 0.0f);
@@ -106,6 +130,17 @@ void resize_groups(SparseHead* h, int64_t D) {
   h->spos_max.resize(ns, -1);
   h->sct.resize(nsg * D * S, 0.0f);
   h->srad.resize(nsg * S, kNegInf);
+  h->sax.resize(ns * kSparseAxes * D, 0.0f);
+  const int64_t old_boxes = static_cast<int64_t>(h->sbox.size()) / kSparseBox;
+  h->bbox.resize(ns * G * kSparseBox * S, 0.0f);
+  h->sbox.resize(ns * kSparseBox, 0.0f);
+  h->sbox_on.resize(ns, 0);
+  for (int64_t s = old_boxes; s < ns; ++s) {  // empty lanes fail the box test
+    for (int64_t grp = 0; grp < G; ++grp)
+      for (int64_t lane = 0; lane < S; ++lane)
+        h->bbox[((s * G + grp) * kSparseBox + 2 * kSparseAxes) * S + lane] = kNegInf;
+    h->sbox[s * kSparseBox + 2 * kSparseAxes] = kNegInf;
+  }
 }
 
 void block_ball(SparseHead* h, int64_t D, int64_t Bs, int64_t g) {
@@ -141,6 +176,198 @@ void super_ball(SparseHead* h, int64_t D, int64_t Bs, int64_t s) {
   h->spos_max[s] = hi;
 }
 
+// ------------------------------------------------------------------------- boxes ---------
+constexpr int P = kSparseAxes;
+constexpr double kBoxUseful = 0.9;  // boxes are tested where R' < 0.9 R (sbox_on)
+
+// The build loops of the box statistics, vectorised for this CPU (sparse_attention_kernels.inl).
+const sparse_cpu::SparseKernels& build_kernels() {
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return avx512::sparse_kernels();
+    case SimdLevel::kAvx2: return avx2::sparse_kernels();
+    default: return scalar::sparse_kernels();
+  }
+}
+
+float round_down_f(double x) {
+  float f = static_cast<float>(x);
+  if (static_cast<double>(f) > x) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+  return f;
+}
+
+// Top-P principal axes (rows of ax [P][D], unit length in double, then fp32; zero rows past the
+// sample's rank) of up to 256 keys sampled with a fixed stride from blocks [g0, g1).
+void superblock_axes(const SparseHead& h, int64_t D, int64_t Bs, int64_t g0, int64_t g1, float* ax) {
+  int64_t n = 0;
+  for (int64_t g = g0; g < g1; ++g) n += h.len[g];
+  const int64_t ns = std::min<int64_t>(n, 256);
+  std::vector<double> x(ns * D), mu(D, 0.0);
+  {
+    int64_t t = 0, g = g0, before = 0;  // sample t is the key of rank t * n / ns
+    for (; t < ns; ++t) {
+      const int64_t want = t * n / ns;
+      while (want >= before + h.len[g]) before += h.len[g++];
+      const float* Kt = h.kt.data() + g * Bs * D;
+      for (int64_t d = 0; d < D; ++d) x[t * D + d] = Kt[d * Bs + (want - before)];
+    }
+  }
+  for (int64_t t = 0; t < ns; ++t)
+    for (int64_t d = 0; d < D; ++d) mu[d] += x[t * D + d];
+  for (auto& m : mu) m /= double(std::max<int64_t>(ns, 1));
+  for (int64_t t = 0; t < ns; ++t)
+    for (int64_t d = 0; d < D; ++d) x[t * D + d] -= mu[d];
+  std::vector<double> C(D * D, 0.0);  // sum_t x_t x_t^T
+  build_kernels().gram(x.data(), static_cast<int>(ns), static_cast<int>(D), C.data());
+  for (int64_t a = 0; a < D; ++a)
+    for (int64_t b = 0; b < a; ++b) C[a * D + b] = C[b * D + a];
+  // Subspace iteration on C (Q [D][P], columns orthonormalised by modified Gram-Schmidt).
+  std::vector<double> Q(D * P), Z(D * P);
+  for (int64_t d = 0; d < D; ++d)  // fixed, generic start (no data-dependent randomness)
+    for (int i = 0; i < P; ++i) Q[d * P + i] = double((d * 7919 + i * 104729 + 17) % 1013) / 1013.0 - 0.5;
+  double scale = 0;
+  for (int64_t a = 0; a < D; ++a) scale = std::max(scale, C[a * D + a]);
+  const int np = static_cast<int>(std::min<int64_t>(P, D));
+  for (int it = 0; it < 8; ++it) {
+    build_kernels().sym_times(C.data(), Q.data(), static_cast<int>(D), Z.data());
+    for (int i = 0; i < P; ++i) {
+      if (i >= np) {
+        for (int64_t d = 0; d < D; ++d) Z[d * P + i] = 0;
+        continue;
+      }
+      for (int rep = 0; rep < 2; ++rep)  // twice, for orthogonality in finite precision
+        for (int k = 0; k < i; ++k) {
+          double p = 0;
+          for (int64_t d = 0; d < D; ++d) p += Z[d * P + i] * Z[d * P + k];
+          for (int64_t d = 0; d < D; ++d) Z[d * P + i] -= p * Z[d * P + k];
+        }
+      double nn = 0;
+      for (int64_t d = 0; d < D; ++d) nn += Z[d * P + i] * Z[d * P + i];
+      // Directions with (numerically) no variance are dropped: any axis is valid, none is needed.
+      const bool keep = scale > 0 && nn > 1e-24 * scale * scale;
+      const double inv = keep ? 1 / std::sqrt(nn) : 0.0;
+      for (int64_t d = 0; d < D; ++d) Z[d * P + i] *= inv;
+    }
+    Q.swap(Z);
+  }
+  for (int i = 0; i < P; ++i)
+    for (int64_t d = 0; d < D; ++d) ax[i * D + d] = static_cast<float>(Q[d * P + i]);
+}
+
+// Box radius R' from rho = max ||w||, the centre norm A, the ball's filter radius r and
+// M = sum_i max(|lo_i|, |hi_i|) ||u_i|| (see the file header).
+float box_radius(double rho, double A, double r, double M, int64_t D) {
+  constexpr double u = 0x1p-24;
+  const double eta = 1.01 * double(D + P + 8) * u;
+  return round_up_f((rho * (1 + 1e-12) + 1e-12 * (r + M) + eta * (2 * A + r + 2 * M)) *
+                    (1 + 2 * (P + 2) * u));
+}
+
+// Axes of superblock s, the boxes of its blocks and its own box (after the balls: it reads the
+// centres and the filter radii).
+void superblock_boxes(SparseHead* h, int64_t D, int64_t Bs, int64_t s) {
+  const int64_t g0 = s * S, g1 = std::min(h->nb, g0 + S);
+  float* ax = h->sax.data() + s * P * D;
+  superblock_axes(*h, D, Bs, g0, g1, ax);
+  double un[P];  // ||u_i|| (fp32 values), rounded up
+  for (int i = 0; i < P; ++i) {
+    double nn = 0;
+    for (int64_t d = 0; d < D; ++d) nn += double(ax[i * D + d]) * ax[i * D + d];
+    un[i] = std::sqrt(nn) * (1 + 1e-12);
+  }
+  const float* sct = h->sct.data() + (s / S) * D * S;
+  const int64_t slane = s % S;
+  std::vector<double> cs(D);
+  double As = 0;
+  for (int64_t d = 0; d < D; ++d) {
+    cs[d] = sct[d * S + slane];
+    As += cs[d] * cs[d];
+  }
+  As = std::sqrt(As) * (1 + 1e-12);
+  double slo[P], shi[P], srho = 0;
+  for (int i = 0; i < P; ++i) slo[i] = std::numeric_limits<double>::infinity(), shi[i] = -slo[i];
+  std::vector<double> T(P * Bs), wn(Bs), wsn(Bs), z(D), c(D), E(D * Bs);  // E: scratch
+  const float* bct = h->bct.data() + s * D * S;
+  const int64_t G = Bs / 16;
+  float* boxes = h->bbox.data() + s * G * kSparseBox * S;
+  for (int64_t g = g0; g < g1; ++g) {
+    const int64_t lane = g - g0, L = h->len[g];
+    const float* Kt = h->kt.data() + g * Bs * D;
+    double A = 0;
+    for (int64_t d = 0; d < D; ++d) {
+      c[d] = bct[d * S + lane];
+      A += c[d] * c[d];
+    }
+    A = std::sqrt(A) * (1 + 1e-12);
+    // superblock shift: t^s_i = t_i + delta_i, w^s = w + z with z = (c - c_s) - sum delta_i u_i
+    double delta[P];
+    for (int i = 0; i < P; ++i) {
+      double p = 0;
+      for (int64_t d = 0; d < D; ++d) p += (c[d] - cs[d]) * double(ax[i * D + d]);
+      delta[i] = p;
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      double zd = c[d] - cs[d];
+      for (int i = 0; i < P; ++i) zd -= delta[i] * double(ax[i * D + d]);
+      z[d] = zd;
+    }
+    // t_i, ||w||^2, ||w + z||^2 of every key (lane j), in double
+    build_kernels().box_block(Kt, static_cast<int>(Bs), static_cast<int>(L), static_cast<int>(D),
+                              c.data(), ax, z.data(), E.data(), T.data(), wn.data(), wsn.data());
+    for (int64_t j = 0; j < L; ++j) srho = std::max(srho, wsn[j]);
+    // One box per group of 16 lanes (the block's centre, so the filter reuses its dot).
+    for (int64_t grp = 0; grp < G; ++grp) {
+      float* box = boxes + grp * kSparseBox * S;
+      const int64_t j0 = grp * 16, j1 = std::min(L, j0 + 16);
+      double rho = 0, M = 0;
+      for (int64_t j = j0; j < j1; ++j) rho = std::max(rho, wn[j]);
+      rho = std::sqrt(rho);
+      for (int i = 0; i < P; ++i) {
+        double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+        for (int64_t j = j0; j < j1; ++j) lo = std::min(lo, T[i * Bs + j]), hi = std::max(hi, T[i * Bs + j]);
+        if (j1 <= j0) lo = hi = 0;
+        const float flo = round_down_f(lo), fhi = round_up_f(hi);
+        box[i * S + lane] = flo;
+        box[(P + i) * S + lane] = fhi;
+        M += std::max(std::fabs(double(flo)), std::fabs(double(fhi))) * un[i];
+        if (j1 > j0) {
+          slo[i] = std::min(slo[i], lo + delta[i]);
+          shi[i] = std::max(shi[i], hi + delta[i]);
+        }
+      }
+      box[2 * P * S + lane] = j1 <= j0 ? kNegInf : box_radius(rho, A, double(h->brad[g]), M, D);
+    }
+  }
+  for (int64_t grp = 0; grp < G; ++grp)
+    for (int64_t lane = g1 - g0; lane < S; ++lane) {
+      float* box = boxes + grp * kSparseBox * S;
+      for (int i = 0; i < 2 * P; ++i) box[i * S + lane] = 0.0f;
+      box[2 * P * S + lane] = kNegInf;
+    }
+  // The superblock's box. Its t^s ranges are computed as lo + delta (double): lo <= t_i and the
+  // identity uses t^s_i = t_i + delta_i exactly, so lo_i + delta_i rounded down is a lower bound up
+  // to the double rounding of the sum, which the outward fp32 rounding absorbs (|error| <= 2^-53
+  // |lo + delta|, far below one fp32 ulp).
+  float* sb = h->sbox.data() + s * kSparseBox;
+  double Ms = 0;
+  for (int i = 0; i < P; ++i) {
+    const float flo = std::nextafter(round_down_f(slo[i]), -std::numeric_limits<float>::infinity());
+    const float fhi = std::nextafter(round_up_f(shi[i]), std::numeric_limits<float>::infinity());
+    sb[i] = flo;
+    sb[P + i] = fhi;
+    Ms += std::max(std::fabs(double(flo)), std::fabs(double(fhi))) * un[i];
+  }
+  srho = std::sqrt(srho);
+  sb[2 * P] = g1 > g0 ? box_radius(srho, As, double(h->srad[s]), Ms, D) : kNegInf;
+  // Worth testing when the superblock's box or its groups' boxes have a radius well below the
+  // balls' (on average): the box bound's slack is at least ||q'|| R', whatever the query.
+  double ratio = 0;
+  int64_t cnt = 0;
+  for (int64_t g = g0; g < g1; ++g)
+    for (int64_t grp = 0; grp < G && grp * 16 < h->len[g]; ++grp, ++cnt)
+      ratio += double(boxes[(grp * kSparseBox + 2 * P) * S + (g - g0)]) / double(h->brad[g]);
+  h->sbox_on[s] = g1 > g0 && (sb[2 * P] < kBoxUseful * h->srad[s] || ratio < kBoxUseful * double(cnt));
+}
+
 // Norm maxima of the head, updated with blocks [g_from, nb) (max is monotone, so appending
 // gives the same values as a rebuild).
 void head_norms(SparseHead* h, int64_t D, int64_t Dp, int64_t Bs, int64_t g_from) {
@@ -168,7 +395,7 @@ void grow_blocks(SparseHead* h, int64_t nb, int64_t D, int64_t Dp, int64_t Bs) {
   h->bpos_min.resize(nb, std::numeric_limits<int32_t>::max());
   h->bpos_max.resize(nb, -1);
   h->nb = nb;
-  resize_groups(h, D);
+  resize_groups(h, D, Bs);
 }
 
 inline void put_key(SparseHead* h, int64_t D, int64_t Dp, int64_t Bs, int64_t slot,
@@ -301,6 +528,7 @@ void refresh_balls(SparseIndex* idx, int64_t g_from) {
   if (ns > 0)
     ThreadPool::parallel_for(H * ns, [&](int64_t t, int) {
       super_ball(&idx->heads[t / ns], D, Bs, s0 + t % ns);
+      superblock_boxes(&idx->heads[t / ns], D, Bs, s0 + t % ns);
     });
   ThreadPool::parallel_for(H, [&](int64_t h, int) {
     head_norms(&idx->heads[h], D, idx->Dp, Bs, g_from);
@@ -313,7 +541,8 @@ int64_t SparseIndex::bytes() const {
   int64_t b = 0;
   for (const auto& h : heads)
     b += int64_t(h.kt.capacity() + h.v.capacity() + h.bct.capacity() + h.brad.capacity() +
-                 h.sct.capacity() + h.srad.capacity()) * 4 +
+                 h.sct.capacity() + h.srad.capacity() + h.sax.capacity() + h.bbox.capacity() +
+                 h.sbox.capacity()) * 4 + int64_t(h.sbox_on.capacity()) +
          int64_t(h.pos.capacity() + h.len.capacity() + h.bpos_min.capacity() +
                  h.bpos_max.capacity() + h.spos_min.capacity() + h.spos_max.capacity()) * 4;
   return b;

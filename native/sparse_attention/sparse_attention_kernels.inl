@@ -7,9 +7,13 @@
 // a block are vertical FMAs over d (no horizontal sums): S[r][j] = fma chain over d of
 // q'_r[d] Kt[d][j], the same chain as sparse_score_fp32, so every ISA reports the same set.
 // The filter evaluates 16 balls at once from transposed centres Ct [D][16]:
-//   ub = fma(qn, R, <q', c>), kept iff !(ub < thr) (a NaN bound keeps the block).
+//   ub = fma(qn, R, <q', c>), kept iff !(ub < thr) (a NaN bound keeps the block),
+// and 16 boxes along P = kSparseAxes axes from the same centre dots, a_i = <q', u_i> and
+// Box [2P + 1][16] (lo_i, hi_i, R'):  ub = <q', c> + sum_i max(lo_i a_i, hi_i a_i) + qn R'
+// (the bound and its rounding argument: sparse_attention_index.cc).
 // run_rows: for each block of [g0, g1) and the rows its mask names (all rows when masks is null),
-// scores 4 rows at a time, masks padding / causal lanes to -inf and then, by mode:
+// scores 4 rows at a time over the 16-slot groups gmasks names (all when null; the other lanes
+// are -inf), masks padding / causal lanes to -inf and then, by mode:
 //   kRelu      w = ((s - b) / m)^a with m the running max of s - b (rescaling keeps w <= 1)
 //   kSoftTrunc w = exp(s - m) over s >= b only;  kSoftFull: over every visible key
 //   kReport    emit every visible (position, s) with s >= b
@@ -24,6 +28,8 @@
 #ifndef LEMMA_SPARSE_KERNELS_SHARED
 #define LEMMA_SPARSE_KERNELS_SHARED
 #include <cstdint>
+
+#include "sparse_attention/sparse_attention.h"
 
 namespace lemma {
 namespace sparse_cpu {
@@ -46,6 +52,7 @@ struct RowsArgs {
   HeadView h;
   int64_t g0 = 0, g1 = 0;            // blocks of this task
   const uint64_t* masks = nullptr;   // [nb] rows per block (bit r); null: every row
+  const uint16_t* gmasks = nullptr;  // [nb] groups of 16 slots to score (bit grp); null: all
   int nrows = 0;
   const float* const* q = nullptr;   // [nrows] q' rows (Dp floats)
   const int64_t* limit = nullptr;    // [nrows] last visible position
@@ -73,10 +80,25 @@ struct RowsArgs {
 };
 
 struct SparseKernels {
+  // ball test of 16 centres; dots[16] receives fl<q', c> of each
   uint32_t (*filter16)(const float* q, float qn, const float* ct, const float* rad, int D,
-                       float thr);
+                       float thr, float* dots);
+  // a[i] = fl<q', u_i> for the kSparseAxes rows of ax [P][D]
+  void (*axes_dots)(const float* q, const float* ax, int D, float* a);
+  // box test of 16 lanes from their centre dots, a[P] and box [2P + 1][16]
+  uint32_t (*box16)(const float* dots, const float* a, const float* box, float qn, float thr);
   void (*scores)(const float* const* q, int nr, const float* kt, int Bs, int D, float* S);
   void (*run_rows)(const RowsArgs& a);
+  // Build time, double (plain loops, compiled per ISA so that they vectorise):
+  // C [D][D] upper triangle += sum_t x_t x_t^T over x [n][D]
+  void (*gram)(const double* x, int n, int D, double* C);
+  // one block: Kt [D][Bs] (L keys), centre c [D], axes ax [P][D], shift z [D]; writes
+  // E [D][Bs] (scratch), T [P][Bs] t_i = <k - c, u_i>, wn[j] = ||w_j||^2, wsn[j] = ||w_j + z||^2
+  // with w_j = (k_j - c) - sum_i t_ij u_i (sparse_attention_index.cc)
+  void (*box_block)(const float* Kt, int Bs, int L, int D, const double* c, const float* ax,
+                    const double* z, double* E, double* T, double* wn, double* wsn);
+  // Z [D][P] = C [D][D] Q [D][P], C symmetric (both triangles filled)
+  void (*sym_times)(const double* C, const double* Q, int D, double* Z);
 };
 
 }  // namespace sparse_cpu
@@ -173,7 +195,7 @@ inline int ge_mask(const float* s, int n, float thr, uint64_t* bits) {
 
 // ---------------------------------------------------------------------------- filter ------
 inline uint32_t filter16(const float* q, float qn, const float* ct, const float* rad, int D,
-                         float thr) {
+                         float thr, float* dots) {
   // Four independent chains over d (any summation order is covered by gamma_D).
   constexpr int NV = 16 / L;
   V acc[4][NV];
@@ -193,7 +215,43 @@ inline uint32_t filter16(const float* q, float qn, const float* ct, const float*
   const V qv = V::set1(qn);
   for (int v = 0; v < NV; ++v) {
     const V sum = add(add(acc[0][v], acc[1][v]), add(acc[2][v], acc[3][v]));
+    sum.storeu(dots + v * L);
     fmadd(qv, V::loadu(rad + v * L), sum).storeu(ub + v * L);
+  }
+  uint32_t mask = 0;
+  for (int i = 0; i < 16; ++i) mask |= uint32_t(!(ub[i] < thr)) << i;
+  return mask;
+}
+
+inline void axes_dots(const float* q, const float* ax, int D, float* a) {
+  constexpr int P = kSparseAxes;
+  int d = 0;
+  V acc[P];
+  for (int i = 0; i < P; ++i) acc[i] = V::zero();
+  for (; d + L <= D; d += L) {
+    const V qv = V::loadu(q + d);
+    for (int i = 0; i < P; ++i) acc[i] = fmadd(qv, V::loadu(ax + i * D + d), acc[i]);
+  }
+  for (int i = 0; i < P; ++i) {
+    float s = hsum(acc[i]);
+    for (int e = d; e < D; ++e) s = __builtin_fmaf(q[e], ax[i * D + e], s);
+    a[i] = s;
+  }
+}
+
+// Sequential sum of the P + 2 terms (each rounded once: the products) as the argument assumes.
+inline uint32_t box16(const float* dots, const float* a, const float* box, float qn, float thr) {
+  constexpr int P = kSparseAxes, NV = 16 / L;
+  alignas(64) float ub[16];
+  for (int v = 0; v < NV; ++v) {
+    V acc = V::loadu(dots + v * L);
+    for (int i = 0; i < P; ++i) {
+      const V ai = V::set1(a[i]);
+      acc = add(acc, max(mul(V::loadu(box + i * 16 + v * L), ai),
+                         mul(V::loadu(box + (P + i) * 16 + v * L), ai)));
+    }
+    acc = add(acc, mul(V::set1(qn), V::loadu(box + 2 * P * 16 + v * L)));
+    acc.storeu(ub + v * L);
   }
   uint32_t mask = 0;
   for (int i = 0; i < 16; ++i) mask |= uint32_t(!(ub[i] < thr)) << i;
@@ -237,6 +295,61 @@ inline void scores(const float* const* q, int nr, const float* kt, int Bs, int D
     case 3: return scores_nr<3>(q + r0, kt, Bs, D, S + r0 * Bs);
     case 4: return scores_nr<4>(q + r0, kt, Bs, D, S + r0 * Bs);
     case 5: return scores_nr<5>(q + r0, kt, Bs, D, S + r0 * Bs);
+    default: return;
+  }
+}
+
+// Scores of the groups of 16 lanes at offsets j0[0, NG) only (the same FMA chain per lane).
+template <int NR, int NG>
+inline void score_groups_tile(const float* const* q, const float* kt, int Bs, int D, float* S,
+                              const int* j0) {
+  constexpr int NVG = 16 / L, NX = NG * NVG;
+  V acc[NR][NX];
+  for (int r = 0; r < NR; ++r)
+    for (int x = 0; x < NX; ++x) acc[r][x] = V::zero();
+  for (int d = 0; d < D; ++d) {
+    V kv[NX];
+    for (int gi = 0; gi < NG; ++gi)
+      for (int v = 0; v < NVG; ++v) kv[gi * NVG + v] = V::loadu(kt + int64_t(d) * Bs + j0[gi] + v * L);
+    for (int r = 0; r < NR; ++r) {
+      const V qd = V::set1(q[r][d]);
+      for (int x = 0; x < NX; ++x) acc[r][x] = fma1(qd, kv[x], acc[r][x]);
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int gi = 0; gi < NG; ++gi)
+      for (int v = 0; v < NVG; ++v) acc[r][gi * NVG + v].storeu(S + r * Bs + j0[gi] + v * L);
+}
+
+template <int NR>
+inline void score_groups_nr(const float* const* q, const float* kt, int Bs, int D, float* S,
+                            const int* j0, int ng) {
+  constexpr int NG = L >= 16 ? 4 : (L >= 8 ? 2 : 1);  // 4 vectors per row (16 for scalar)
+  int t = 0;
+  for (; t + NG <= ng; t += NG) score_groups_tile<NR, NG>(q, kt, Bs, D, S, j0 + t);
+  for (; t < ng; ++t) score_groups_tile<NR, 1>(q, kt, Bs, D, S, j0 + t);
+}
+
+// Scores of nr rows against the groups named by gm; the other lanes get -inf.
+inline void scores_groups(const float* const* q, int nr, const float* kt, int Bs, int D, float* S,
+                          unsigned gm) {
+  int j0[16], ng = 0;
+  for (int grp = 0; grp < Bs / 16; ++grp)
+    if (gm >> grp & 1u) {
+      j0[ng++] = grp * 16;
+    } else {
+      for (int r = 0; r < nr; ++r)
+        for (int j = grp * 16; j < grp * 16 + 16; ++j) S[r * Bs + j] = -kInf;
+    }
+  constexpr int R = L == 16 ? 6 : 4;
+  int r0 = 0;
+  for (; r0 + R <= nr; r0 += R) score_groups_nr<R>(q + r0, kt, Bs, D, S + r0 * Bs, j0, ng);
+  switch (nr - r0) {
+    case 1: return score_groups_nr<1>(q + r0, kt, Bs, D, S + r0 * Bs, j0, ng);
+    case 2: return score_groups_nr<2>(q + r0, kt, Bs, D, S + r0 * Bs, j0, ng);
+    case 3: return score_groups_nr<3>(q + r0, kt, Bs, D, S + r0 * Bs, j0, ng);
+    case 4: return score_groups_nr<4>(q + r0, kt, Bs, D, S + r0 * Bs, j0, ng);
+    case 5: return score_groups_nr<5>(q + r0, kt, Bs, D, S + r0 * Bs, j0, ng);
     default: return;
   }
 }
@@ -359,17 +472,23 @@ inline float fpow(float t, int a) {
 
 // ------------------------------------------------------------------------ run_rows ------
 // Masks the scores of row r against block g: padding lanes and positions past the row's limit
-// become -inf. Returns the number of visible lanes.
-inline int mask_lanes(const RowsArgs& a, int64_t g, int r, float* s) {
+// become -inf. Returns the number of visible lanes scored (in the groups of gm; nsel of them
+// lie below len).
+inline int mask_lanes(const RowsArgs& a, int64_t g, int r, float* s, bool partial, int nsel) {
   const int Bs = a.h.Bs, len = a.h.len[g];
   for (int j = len; j < Bs; ++j) s[j] = -kInf;
-  if (a.limit[r] >= a.h.bpos_max[g]) return len;
+  if (a.limit[r] >= a.h.bpos_max[g]) return nsel;
   const int32_t* pos = a.h.pos + g * Bs;
+  const int64_t lim = a.limit[r];
   int vis = 0;
   for (int j = 0; j < len; ++j) {
-    const bool ok = pos[j] <= a.limit[r];
+    const bool ok = pos[j] <= lim;
     s[j] = ok ? s[j] : -kInf;
     vis += ok;
+  }
+  if (partial) {  // the lanes of the groups not scored are -inf already; scores are finite
+    vis = 0;
+    for (int j = 0; j < len; ++j) vis += s[j] != -kInf;
   }
   return vis;
 }
@@ -427,6 +546,7 @@ inline void run_rows(const RowsArgs& a) {
   float* W = S + 64 * Bs;            // [64][Bs] weights
   float* aux = W + 64 * Bs;          // [2 Bs] (backward: ds; sparse rows: active list)
   const uint64_t all = a.nrows >= 64 ? ~uint64_t{0} : (uint64_t{1} << a.nrows) - 1;
+  const unsigned all_groups = (1u << (Bs / 16)) - 1u;
   int64_t scored = 0, visited = 0;
   for (int64_t g = a.g0; g < a.g1; ++g) {
     uint64_t mask = a.masks ? a.masks[g] : all;
@@ -442,11 +562,23 @@ inline void run_rows(const RowsArgs& a) {
     if (nr_total == 0) continue;
     const float* kt = a.h.kt + g * int64_t(D) * Bs;
     const float* Vb = a.h.v + g * int64_t(Bs) * Dp;
+    const int n = a.h.len[g];
+    // Groups of 16 slots to score: those the filter kept for any listed row (a row's scores in
+    // the other kept groups are exact too, and below its threshold when its own filter said so).
+    const unsigned gm = a.gmasks ? a.gmasks[g] : all_groups;
+    const bool partial = gm != all_groups;
+    int nsel = 0;  // selected slots below len
+    for (int grp = 0; grp < Bs / 16; ++grp)
+      if (gm >> grp & 1u) nsel += imin(16, n - grp * 16) > 0 ? imin(16, n - grp * 16) : 0;
     // Phase 1: every listed row against the block (K^T block stays in L1).
     {
       const float* qs[sparse_cpu::kMaxRows];
       for (int t = 0; t < nr_total; ++t) qs[t] = a.q[rows[t]];
-      scores(qs, nr_total, kt, Bs, D, S);
+      if (partial) {
+        scores_groups(qs, nr_total, kt, Bs, D, S, gm);
+      } else {
+        scores(qs, nr_total, kt, Bs, D, S);
+      }
     }
     visited += nr_total;
     // Phase 2: per row mask, count, weights; rows with few non-zero weights accumulate their
@@ -454,12 +586,11 @@ inline void run_rows(const RowsArgs& a) {
     const float* wd[sparse_cpu::kMaxRows];
     float* od[sparse_cpu::kMaxRows];
     int ndense = 0;
-    const int n = a.h.len[g];
     for (int t = 0; t < nr_total; ++t) {
       const int r = rows[t];
       float* s = S + t * Bs;
       float* w = W + t * Bs;
-      scored += mask_lanes(a, g, r, s);
+      scored += mask_lanes(a, g, r, s, partial, nsel);
       const float thr = a.thr[r];
       uint64_t bits[4];
       const int c = ge_mask(s, Bs, thr, bits);
@@ -514,6 +645,8 @@ inline void run_rows(const RowsArgs& a) {
         }
         lanes_exp(s, Bs, a.m[r], w);  // every visible lane; truncation uses the bits below
       }
+      // The choice depends on the row and the block only (not on the groups other rows of the
+      // tile kept), so a row's result does not depend on the tile it is computed in.
       if (a.mode == sparse_cpu::kSoftFull || c * 4 >= n) {
         if (a.mode == sparse_cpu::kSoftTrunc)  // the GEMM tile reads every lane: zero the dropped
           for (int j = 0; j < Bs; ++j) w[j] = (bits[j >> 6] >> (j & 63)) & 1 ? w[j] : 0.0f;
@@ -534,19 +667,98 @@ inline void run_rows(const RowsArgs& a) {
         pv_sparse(w, idx, k, Vb, Dp, o);
       }
     }
-    // Phase 3: the dense rows, 4 at a time (V block stays in L1).
-    for (int t0 = 0; t0 < ndense; t0 += 4) pv(wd + t0, imin(4, ndense - t0), n, Vb, Dp, od + t0);
+    // Phase 3: the dense rows, 4 at a time (V block stays in L1), over the scored groups only
+    // (the weights elsewhere are 0).
+    if (!partial) {
+      for (int t0 = 0; t0 < ndense; t0 += 4) pv(wd + t0, imin(4, ndense - t0), n, Vb, Dp, od + t0);
+    } else if (ndense > 0) {
+      for (int grp = 0; grp < Bs / 16; ++grp) {
+        const int j0 = grp * 16, cnt = imin(16, n - j0);
+        if (!(gm >> grp & 1u) || cnt <= 0) continue;
+        const float* ws[sparse_cpu::kMaxRows];
+        for (int t = 0; t < ndense; ++t) ws[t] = wd[t] + j0;
+        for (int t0 = 0; t0 < ndense; t0 += 4)
+          pv(ws + t0, imin(4, ndense - t0), cnt, Vb + int64_t(j0) * Dp, Dp, od + t0);
+      }
+    }
   }
   *a.scored += scored;
   *a.visited += visited;
+}
+
+// ------------------------------------------------------------------- build (double) ------
+inline void gram(const double* x, int n, int D, double* C) {
+  for (int t = 0; t < n; ++t) {
+    const double* __restrict xt = x + int64_t(t) * D;
+    for (int a = 0; a < D; ++a) {
+      const double xa = xt[a];
+      double* __restrict row = C + int64_t(a) * D;
+      for (int b = a; b < D; ++b) row[b] += xa * xt[b];
+    }
+  }
+}
+
+inline void box_block(const float* Kt, int Bs, int L, int D, const double* c, const float* ax,
+                      const double* z, double* E, double* T, double* wn, double* wsn) {
+  constexpr int P = kSparseAxes;
+  for (int d = 0; d < D; ++d) {
+    const float* __restrict kd = Kt + int64_t(d) * Bs;
+    double* __restrict ed = E + int64_t(d) * Bs;
+    const double cd = c[d];
+    for (int j = 0; j < L; ++j) ed[j] = double(kd[j]) - cd;
+  }
+  for (int i = 0; i < P; ++i) {
+    double* __restrict ti = T + i * Bs;
+    for (int j = 0; j < L; ++j) ti[j] = 0.0;
+    for (int d = 0; d < D; ++d) {
+      const double ud = ax[i * D + d];
+      const double* __restrict ed = E + int64_t(d) * Bs;
+      for (int j = 0; j < L; ++j) ti[j] += ed[j] * ud;
+    }
+  }
+  for (int j = 0; j < L; ++j) wn[j] = wsn[j] = 0.0;
+  for (int d = 0; d < D; ++d) {
+    double* __restrict ed = E + int64_t(d) * Bs;  // becomes w[d][j]
+    for (int i = 0; i < P; ++i) {
+      const double ud = ax[i * D + d];
+      const double* __restrict ti = T + i * Bs;
+      for (int j = 0; j < L; ++j) ed[j] -= ti[j] * ud;
+    }
+    const double zd = z[d];
+    double* __restrict wnj = wn;
+    double* __restrict wsnj = wsn;
+    for (int j = 0; j < L; ++j) {
+      const double w = ed[j], ws = w + zd;
+      wnj[j] += w * w;
+      wsnj[j] += ws * ws;
+    }
+  }
+}
+
+// Z [D][P] = C [D][D] Q [D][P] (C symmetric, full)
+inline void sym_times(const double* C, const double* Q, int D, double* Z) {
+  static_assert(kSparseAxes == 8, "one 8-double vector per row of Q");
+  typedef double v8d __attribute__((vector_size(64)));
+  for (int a = 0; a < D; ++a) {
+    v8d z = {0, 0, 0, 0, 0, 0, 0, 0};
+    const double* __restrict row = C + int64_t(a) * D;
+    for (int b = 0; b < D; ++b) {
+      v8d qb;
+      __builtin_memcpy(&qb, Q + int64_t(b) * 8, sizeof qb);
+      z += row[b] * qb;
+    }
+    __builtin_memcpy(Z + int64_t(a) * 8, &z, sizeof z);
+  }
 }
 
 }  // namespace sparse_k
 
 // Not inline: the one external symbol of each ISA translation unit.
 const sparse_cpu::SparseKernels& sparse_kernels() {
-  static const sparse_cpu::SparseKernels k = {sparse_k::filter16, sparse_k::scores,
-                                              sparse_k::run_rows};
+  static const sparse_cpu::SparseKernels k = {sparse_k::filter16, sparse_k::axes_dots,
+                                              sparse_k::box16, sparse_k::scores,
+                                              sparse_k::run_rows, sparse_k::gram,
+                                              sparse_k::box_block, sparse_k::sym_times};
   return k;
 }
 
