@@ -546,6 +546,18 @@ void mask_row_tile(const Geo& g, int64_t r0, int64_t nr, int64_t L, int64_t j0, 
   }
 }
 
+// Asks for the next key block's K and V rows (into L2) while this block is computed: a decode
+// step streams K and V once, and the hardware prefetcher alone leaves the FMA units waiting.
+inline void prefetch_block(const float* K, const float* V, int64_t j0, int64_t nk, int64_t D) {
+  const char* k = reinterpret_cast<const char*>(K + j0 * D);
+  const char* v = reinterpret_cast<const char*>(V + j0 * D);
+  const int64_t bytes = nk * D * int64_t(sizeof(float));
+  for (int64_t o = 0; o < bytes; o += 64) {
+    __builtin_prefetch(k + o, 0, 2);
+    __builtin_prefetch(v + o, 0, 2);
+  }
+}
+
 // Split s of one row-path unit (b, kv head, row tile), see SplitPlan.
 void forward_rows_task(const FwdCtx& c, const SplitPlan& sp, int64_t unit, int64_t s, float* ws,
                        const SplitOut& dst) {
@@ -581,6 +593,7 @@ void forward_rows_task(const FwdCtx& c, const SplitPlan& sp, int64_t unit, int64
     for (int64_t J = b0; J < b1; ++J) {
       const int64_t j0 = J * kBc;
       const int nk = static_cast<int>(std::min<int64_t>(kBc, j_end - j0));
+      if (J + 1 < b1) prefetch_block(K, V, (J + 1) * kBc, std::min<int64_t>(kBc, j_end - (J + 1) * kBc), g.D);
       if (single) kt.gemm_dot1(K + j0 * g.D, g.D, nk, Qt, D, St, L);
       else (narrow ? kt.gemm_lanes16 : kt.gemm_lanes)(K + j0 * g.D, g.D, nk, Qt, D, St, kNoMask);
       mask_row_tile(g, r0, nr, L, j0, nk, St);
@@ -854,6 +867,8 @@ void backward_rows_task(const BwdCtx& c, const RowTiles& rt, int64_t task, float
       std::memset(dv_out, 0, sizeof(float) * nk * g.D);
       continue;
     }
+    if (J + 1 < c.chunk_begin[chunk + 1] && (J + 1) * kBc < j_vis)
+      prefetch_block(K, V, (J + 1) * kBc, std::min<int64_t>(kBc, g.Nk - (J + 1) * kBc), g.D);
     for (int64_t t = 0; t < rt.nt; ++t) {
       const int64_t unit = u * rt.nt + t, r0 = t * L;
       const int nr = static_cast<int>(std::min(L, rt.R - r0));
