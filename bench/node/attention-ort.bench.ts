@@ -8,7 +8,7 @@
  * (npm install --no-save --ignore-scripts onnxruntime-node) or point LEMMA_ORT_PATH at a folder
  * holding it; without it the bench says so and exits 0. Writes
  * bench/results/attention-ort-<cpu>-<threads>t.jsonl.
- *   node --import tsx bench/node/attention-ort.bench.ts [--quick] [--threads N] [--rounds R]
+ *   node --import tsx bench/node/attention-ort.bench.ts [--quick] [--threads N] [--rounds R] [--max-n N]
  */
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -53,7 +53,7 @@ async function main() {
   const rounds = arg('--rounds') ?? (quick ? 2 : 3);
   const per = quick ? 0.3 : 1.0;
   const B = 1, H = 8, D = 64;
-  const Ns = quick ? [1024, 4096] : [1024, 2048, 4096, 8192, 16384];
+  const Ns = (quick ? [1024, 4096] : [1024, 2048, 4096, 8192, 16384]).filter((n) => n <= (arg('--max-n') ?? Infinity));
   const lines: string[] = [];
   for (const N of Ns)
     for (const causal of [false, true]) {
