@@ -30,41 +30,33 @@ namespace lemma {
 
 namespace cuda {
 
-Status device_smem_optin(int* bytes) {
-  // Launches are frequent, the query is not: one per device (devices 0..63; beyond that, every time).
-  static std::atomic<int> cache[64];  // 0: not yet asked
+// A device attribute, asked once per device (devices 0..63; beyond that, every time): launches
+// are frequent, the query is not. Each attribute passes its own cache.
+Status cached_device_attr(cudaDeviceAttr attr, std::atomic<int> (&cache)[64], int* value) {
   int dev = 0;
   LEMMA_CUDA_CHECK(cudaGetDevice(&dev));
   if (dev >= 0 && dev < 64) {
     const int v = cache[dev].load(std::memory_order_relaxed);
     if (v > 0) {
-      *bytes = v;
+      *value = v;
       return Status::Ok();
     }
   }
-  int optin = 0;
-  LEMMA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  if (dev >= 0 && dev < 64 && optin > 0) cache[dev].store(optin, std::memory_order_relaxed);
-  *bytes = optin;
+  int v = 0;
+  LEMMA_CUDA_CHECK(cudaDeviceGetAttribute(&v, attr, dev));
+  if (dev >= 0 && dev < 64 && v > 0) cache[dev].store(v, std::memory_order_relaxed);
+  *value = v;
   return Status::Ok();
 }
 
+Status device_smem_optin(int* bytes) {
+  static std::atomic<int> cache[64];  // 0: not yet asked
+  return cached_device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin, cache, bytes);
+}
+
 Status device_sm_count(int* sms) {
-  static std::atomic<int> cache[64];  // 0: not yet asked (as device_smem_optin)
-  int dev = 0;
-  LEMMA_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev >= 0 && dev < 64) {
-    const int v = cache[dev].load(std::memory_order_relaxed);
-    if (v > 0) {
-      *sms = v;
-      return Status::Ok();
-    }
-  }
-  int n = 0;
-  LEMMA_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-  if (dev >= 0 && dev < 64 && n > 0) cache[dev].store(n, std::memory_order_relaxed);
-  *sms = n;
-  return Status::Ok();
+  static std::atomic<int> cache[64];
+  return cached_device_attr(cudaDevAttrMultiProcessorCount, cache, sms);
 }
 
 Status smem_error(const char* name, int bytes, int optin) {

@@ -709,17 +709,13 @@ struct BwdCtx {
   }
 };
 
-// Pre-pass for one (b, h, query tile): packed Qt, dOt, L2, Dvec; zeroes the dQ accumulators.
-void backward_prepass_task(const BwdCtx& c, int64_t bh, int64_t I, bool zero_dq) {
+// Backward pre-pass pieces shared by the lanes and row paths: L2 = lse log2(e) and
+// Dvec = rowsum(dO . O) for rows [row0, row0 + n) into lanes [0, lanes) (+inf and 0 past n);
+// zero_dq_rows zeroes their dQ accumulators (dq and every key chunk's partial).
+void tile_stats(const BwdCtx& c, int64_t row0, int64_t n, int64_t lanes, float* L2, float* Dv) {
   const Geo& g = c.g;
-  const int64_t i0 = I * kLanes, nq = std::min<int64_t>(kLanes, g.Nq - i0);
-  const int64_t row0 = bh * g.Nq + i0;
-  pack_transposed(c.q + row0 * g.D, nq, g.D, g.qscale, const_cast<float*>(c.qt(bh, I)));
-  pack_transposed(c.dout + row0 * g.D, nq, g.D, 1.0f, const_cast<float*>(c.dot(bh, I)));
-  float* L2 = const_cast<float*>(c.l2(bh, i0));
-  float* Dv = const_cast<float*>(c.dvec(bh, i0));
-  for (int64_t i = 0; i < kLanes; ++i) {
-    if (i >= nq) {
+  for (int64_t i = 0; i < lanes; ++i) {
+    if (i >= n) {
       L2[i] = kInf, Dv[i] = 0.0f;
       continue;
     }
@@ -730,13 +726,26 @@ void backward_prepass_task(const BwdCtx& c, int64_t bh, int64_t I, bool zero_dq)
     for (int64_t e = 0; e < g.D; ++e) s += double(o[e]) * double(d[e]);
     Dv[i] = static_cast<float>(s);
   }
-  if (zero_dq) {
-    std::memset(c.dq + row0 * g.D, 0, sizeof(float) * nq * g.D);
-    const int64_t dq_floats = g.BH * g.Nq * g.D;
-    for (int64_t kc = 1; kc < c.plan.key_chunks; ++kc)
-      std::memset(c.ws + c.plan.off_part + (kc - 1) * dq_floats + row0 * g.D, 0,
-                  sizeof(float) * nq * g.D);
-  }
+}
+void zero_dq_rows(const BwdCtx& c, int64_t row0, int64_t n) {
+  const Geo& g = c.g;
+  std::memset(c.dq + row0 * g.D, 0, sizeof(float) * n * g.D);
+  const int64_t dq_floats = g.BH * g.Nq * g.D;
+  for (int64_t kc = 1; kc < c.plan.key_chunks; ++kc)
+    std::memset(c.ws + c.plan.off_part + (kc - 1) * dq_floats + row0 * g.D, 0,
+                sizeof(float) * n * g.D);
+}
+
+// Pre-pass for one (b, h, query tile): packed Qt, dOt, L2, Dvec; zeroes the dQ accumulators.
+void backward_prepass_task(const BwdCtx& c, int64_t bh, int64_t I, bool zero_dq) {
+  const Geo& g = c.g;
+  const int64_t i0 = I * kLanes, nq = std::min<int64_t>(kLanes, g.Nq - i0);
+  const int64_t row0 = bh * g.Nq + i0;
+  pack_transposed(c.q + row0 * g.D, nq, g.D, g.qscale, const_cast<float*>(c.qt(bh, I)));
+  pack_transposed(c.dout + row0 * g.D, nq, g.D, 1.0f, const_cast<float*>(c.dot(bh, I)));
+  tile_stats(c, row0, nq, kLanes, const_cast<float*>(c.l2(bh, i0)),
+             const_cast<float*>(c.dvec(bh, i0)));
+  if (zero_dq) zero_dq_rows(c, row0, nq);
 }
 
 // Key chunk boundaries with balanced work (under causal, later key blocks see fewer tiles).
@@ -823,23 +832,8 @@ void backward_rows_prepass_task(const BwdCtx& c, const RowTiles& rt, int64_t uni
   float* Dv = c.ws + c.plan.off_dv + unit * L;
   pack_transposed(c.q + row0 * g.D, nr, g.D, g.qscale, Qt, L);
   pack_transposed(c.dout + row0 * g.D, nr, g.D, 1.0f, dOt, L);
-  for (int64_t i = 0; i < L; ++i) {
-    if (i >= nr) {
-      L2[i] = kInf, Dv[i] = 0.0f;
-      continue;
-    }
-    L2[i] = static_cast<float>(double(c.lse[row0 + i]) * kLog2e);
-    const float* o = c.out + (row0 + i) * g.D;
-    const float* d = c.dout + (row0 + i) * g.D;
-    double s = 0;
-    for (int64_t e = 0; e < g.D; ++e) s += double(o[e]) * double(d[e]);
-    Dv[i] = static_cast<float>(s);
-  }
-  std::memset(c.dq + row0 * g.D, 0, sizeof(float) * nr * g.D);
-  const int64_t dq_floats = g.BH * g.Nq * g.D;
-  for (int64_t kc = 1; kc < c.plan.key_chunks; ++kc)
-    std::memset(c.ws + c.plan.off_part + (kc - 1) * dq_floats + row0 * g.D, 0,
-                sizeof(float) * nr * g.D);
+  tile_stats(c, row0, nr, L, L2, Dv);
+  zero_dq_rows(c, row0, nr);
 }
 
 // Row path: one key chunk of one (b, kv head), every row tile of the group per key block, as
