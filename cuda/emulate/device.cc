@@ -457,11 +457,6 @@ void run_block(Block& b, Exec& ex, int set) {
   b.statics.assign(size_t(g_smem_slots), nullptr);
   b.static_bytes = 0;
   auto& fibers = ex.fibers[set];
-  // The cp.async queues below start empty in fresh memory: a deque keeps nodes across clear(),
-  // and a node that one block's fiber allocated must not be freed by another block's fiber
-  // (TSan sees each fiber as a thread, and blocks share no sync edge). The scheduler frees the
-  // old ones, after everything the earlier fibers did (they release launch_end when they yield).
-  TSAN_ONLY(__tsan_acquire(&ex.launch_end);)
   for (int i = 0; i < b.n; ++i) {
     ThreadState& s = b.th[size_t(i)];
     const dim3 bd = b.run->k.block;
@@ -473,8 +468,6 @@ void run_block(Block& b, Exec& ex, int set) {
     s.t.warp = i / 32;
     s.t.lane = i % 32;
     s.state = kReady;
-    std::vector<AsyncCopy>().swap(s.open);
-    std::deque<std::vector<AsyncCopy>>().swap(s.groups);
     s.fiber = fibers[size_t(i)].get();
     fiber_reset(*s.fiber);
   }
@@ -527,8 +520,14 @@ void run_block(Block& b, Exec& ex, int set) {
   }
   // The worker frees the block's shared memory without acquiring what the block's threads did
   // (that would order this block before the next one and hide conflicts between them), so the
-  // frees are hidden from TSan.
+  // frees are hidden from TSan. So are the threads' cp.async queues, emptied into fresh memory:
+  // a deque keeps nodes across clear(), and a node one block's fiber allocated must not be freed
+  // by a fiber of a later block (TSan sees each fiber as a thread).
   TSAN_ONLY(AnnotateIgnoreReadsBegin(__FILE__, __LINE__); AnnotateIgnoreWritesBegin(__FILE__, __LINE__);)
+  for (ThreadState& t : b.th) {
+    std::vector<AsyncCopy>().swap(t.open);
+    std::deque<std::vector<AsyncCopy>>().swap(t.groups);
+  }
   for (void* p : b.statics) std::free(p);
   b.statics.clear();
 #if defined(LEMMA_EMU_TSAN)
