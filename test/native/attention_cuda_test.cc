@@ -536,7 +536,8 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-void run_case(const Case& c, void* s, uint64_t seed) {
+// The attention parameters of a case (scale 1/sqrt(D)).
+AttentionParams params_of(const Case& c) {
   AttentionParams p;
   p.B = c.B;
   p.Hq = c.Hq;
@@ -546,6 +547,11 @@ void run_case(const Case& c, void* s, uint64_t seed) {
   p.D = c.D;
   p.scale = 1.0 / std::sqrt(double(c.D));
   p.causal = c.causal;
+  return p;
+}
+
+void run_case(const Case& c, void* s, uint64_t seed) {
+  AttentionParams p = params_of(c);
   const size_t nq = size_t(c.B * c.Hq * c.Nq * c.D), nk = size_t(c.B * c.Hkv * c.Nk * c.D);
   const size_t nl = size_t(c.B * c.Hq * c.Nq);
   const double u = unit_roundoff(c);
@@ -701,15 +707,7 @@ std::string describe_split(const SplitCase& sc) {
 
 void run_split_case(const SplitCase& sc, void* s, uint64_t seed) {
   const Case& c = sc.c;
-  AttentionParams p;
-  p.B = c.B;
-  p.Hq = c.Hq;
-  p.Hkv = c.Hkv;
-  p.Nq = c.Nq;
-  p.Nk = c.Nk;
-  p.D = c.D;
-  p.scale = 1.0 / std::sqrt(double(c.D));
-  p.causal = c.causal;
+  const AttentionParams p = params_of(c);
   const size_t nq = size_t(c.B * c.Hq * c.Nq * c.D), nk = size_t(c.B * c.Hkv * c.Nk * c.D);
   const size_t nl = size_t(c.B * c.Hq * c.Nq);
   const int64_t plan = attention_cuda_split_plan(p);
