@@ -110,7 +110,16 @@ export interface NativePolyAttentionParams {
   ref?: boolean;
 }
 
+export interface NativeLoopedParams {
+  S: number; d: number; activation: number; maxSteps: number; tEnd: number; tol: number; noise: number;
+  seedLo: number; seedHi: number; earlyExit: boolean; ref?: boolean;
+}
+
 export interface Native {
+  loopedIterate(W: FloatArray, b: FloatArray, x: FloatArray, steps: Int32Array, stab: Int32Array, last: Float64Array,
+    residuals: Float64Array, p: NativeLoopedParams): Promise<void>;
+  loopedIterateSync(W: FloatArray, b: FloatArray, x: FloatArray, steps: Int32Array, stab: Int32Array, last: Float64Array,
+    residuals: Float64Array, p: NativeLoopedParams): void;
   sparseIndexBuild(k: Float32Array, v: Float32Array, p: NativeSparseIndexParams): Promise<SparseIndexHandle>;
   sparseIndexBuildSync(k: Float32Array, v: Float32Array, p: NativeSparseIndexParams): SparseIndexHandle;
   sparseIndexAppend(h: SparseIndexHandle, k: Float32Array, v: Float32Array, n: number): Promise<void>;

@@ -1,0 +1,18 @@
+// The looped iteration's tile kernel, AVX-512 (8 fp64 lanes per register), four rows per pass. The kernel is
+// looped_cpu_kernels.inl; this TU selects the ISA, the namespace lemma::avx512 and the row blocking.
+// Test: build/looped_test (every SIMD level this CPU has)
+#if defined(__x86_64__) || defined(__i386__)
+// The ISA is enabled for this TU by pragma (CMake and binding.gyp build every file alike).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma,avx2"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma,avx2")
+#endif
+#endif
+#define LEMMA_SIMD_NS avx512
+#define LEMMA_LOOPED_RB 4
+#define LEMMA_LOOPED_VBYTES 64
+#include "looped/looped_cpu_kernels.inl"
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
+#pragma clang attribute pop
+#endif
