@@ -34,6 +34,12 @@
         "native/polytope/polytope_cpu_avx2.cc",
         "native/polytope/polytope_cpu_avx512.cc",
         "native/polytope/polytope_diag.cc",
+        "native/looped/looped_ref.cc",
+        "native/looped/looped_cpu.cc",
+        "native/looped/looped_cpu_scalar.cc",
+        "native/looped/looped_cpu_avx2.cc",
+        "native/looped/looped_cpu_avx512.cc",
+        "native/looped/subleq_cpu.cc",
         "native/core/cuda_stub.cc",
         "native/attention/attention_cuda_stub.cc",
         "native/napi/addon.cc",
@@ -43,7 +49,9 @@
         "native/napi/cuda_binding.cc",
         "native/napi/dp_binding.cc",
         "native/napi/poly_attention_binding.cc",
-        "native/napi/polytope_binding.cc"
+        "native/napi/polytope_binding.cc",
+        "native/napi/looped_binding.cc",
+        "native/napi/subleq_binding.cc"
       ],
       "include_dirs": ["native"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

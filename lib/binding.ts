@@ -187,6 +187,15 @@ export interface Native {
   dpL1BaselineQuery(cnt: Float64Array, Y: Float64Array, out: Float64Array, p: NativeDpParams): Promise<void>;
   dpL1BaselineQuerySync(cnt: Float64Array, Y: Float64Array, out: Float64Array, p: NativeDpParams): void;
   dpL1BruteForce(X: Float64Array, Y: Float64Array, out: Float64Array, p: NativeDpParams): Promise<void>;
+  /** SUBLEQ looped MLP (native/looped/subleq.h): weights, x0, and the int32 executor. */
+  subleqBuild(g: { M: number; P: number; N: number; layers: number }): {
+    stateSize: number;
+    layers: { rows: number; inputs: number; rowPtr: Int32Array; cols: Int32Array; vals: Int32Array; bias: Int32Array }[];
+  };
+  subleqEncode(program: Int32Array, memory: Int32Array, g: { M: number; P: number; N: number; layers: number }): Int32Array;
+  subleqRun(layers: readonly { rows: number; inputs: number; rowPtr: Int32Array; cols: Int32Array; vals: Int32Array; bias: Int32Array }[],
+    X: Int32Array, haltStep: Int32Array, memOut: Int32Array, pcOut: Int32Array,
+    p: { M: number; P: number; N: number; layers: number; B: number; stepBegin: number; steps: number; totalSteps: number; traceEvery: boolean }): Promise<void>;
 }
 
 // bindings() finds build/Release/lemma.node from the package root, whether this file runs as

@@ -25,6 +25,8 @@ void register_sparse_attention(Napi::Env env, Napi::Object exports);
 void register_cuda(Napi::Env env, Napi::Object exports);
 void register_dp(Napi::Env env, Napi::Object exports);
 void register_poly_attention(Napi::Env env, Napi::Object exports);
+void register_looped(Napi::Env env, Napi::Object exports);
+void register_subleq(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -120,6 +122,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_cuda(env, exports);
   register_dp(env, exports);
   register_poly_attention(env, exports);
+  register_looped(env, exports);
+  register_subleq(env, exports);
   return exports;
 }
 
