@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'ERR_OOM'
   | 'ERR_BUDGET'
   | 'ERR_INFEASIBLE'
+  | 'ERR_AGENT'
   | 'ERR_INTERNAL';
 
 /**
@@ -32,7 +33,7 @@ export class LemmaError extends Error {
 
 const KNOWN_CODES = new Set<string>([
   'ERR_SHAPE', 'ERR_DTYPE', 'ERR_RANGE', 'ERR_CUDA_UNAVAILABLE', 'ERR_CUDA', 'ERR_CUDA_OOM',
-  'ERR_DISPOSED', 'ERR_OOM', 'ERR_BUDGET', 'ERR_INFEASIBLE', 'ERR_INTERNAL',
+  'ERR_DISPOSED', 'ERR_OOM', 'ERR_BUDGET', 'ERR_INFEASIBLE', 'ERR_AGENT', 'ERR_INTERNAL',
 ]);
 
 /**

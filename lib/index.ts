@@ -11,6 +11,8 @@ export * as sparse from './sparse/index.js';
 export * as cuda from './cuda/index.js';
 export * as dp from './dp/index.js';
 export * as prune from './prune/index.js';
+export * as looped from './looped/index.js';
+export * as games from './games/index.js';
 export { capabilities, setNumThreads, setSimdLevel, cudaAvailable } from './device.js';
 export type { Capabilities, Device } from './device.js';
 export { LemmaError } from './errors.js';

@@ -38,3 +38,29 @@ test('lemma with a bad command prints usage and exits 2', (t) => {
   t.regex(r.stderr, /usage:\n {2}lemma info/);
   t.is(lemma('bench', 'attention', '--threads', 'x').status, 2);
 });
+
+// lemma game machine-penalty (pure TypeScript; imports hoist, so they may sit with the test they serve).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+
+test('lemma game machine-penalty prints the table, writes JSON and SVG with --out, and refuses unknown flags', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lemma-mp-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = lemma('game', 'machine-penalty', '--per-condition', '48', '--seed', '3', '--out', dir);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /48 participants per condition, 10 rounds, payoff T=5 R=3 P=1 S=0, seed 3/);
+  for (const c of ['human', 'cooperative', 'selfish', 'fair']) t.regex(r.stdout, new RegExp(`^${c} +48 +0\\.\\d{3}  \\[0\\.\\d{3}, 0\\.\\d{3}\\]`, 'm'));
+  t.regex(r.stdout, /^ {2}human − fair +-?0\.\d{3}/m);
+  const json = JSON.parse(readFileSync(path.join(dir, 'machine-penalty.json'), 'utf8')) as { seed: number; conditions: unknown[] };
+  t.is(json.seed, 3);
+  t.is(json.conditions.length, 4);
+  t.regex(readFileSync(path.join(dir, 'machine-penalty.svg'), 'utf8'), /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^]*<\/svg>\n$/);
+  const j = lemma('game', 'machine-penalty', '--per-condition', '48', '--seed', '3', '--json');
+  t.is(j.status, 0, j.stderr);
+  t.deepEqual(JSON.parse(j.stdout), json);
+  const bad = lemma('game', 'machine-penalty', '--rounds', '5');
+  t.is(bad.status, 2);
+  t.regex(bad.stderr, /usage:[^]*lemma game machine-penalty \[--per-condition N\]/);
+  t.is(lemma('game', 'machine-penalty', '--per-condition', '3').status, 2);
+  t.is(lemma('game', 'machine-penalty', '--seed').status, 2);
+});
