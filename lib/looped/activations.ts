@@ -74,6 +74,14 @@ function poly3Point(z: number, out: Float64Array, i: number): void {
 
 const scratch = new Float64Array(2);
 
+/** out ← the hull of the point enclosures at a and b (the image of a monotone piece). */
+function endpointHull(point: (z: number, out: Float64Array, i: number) => void, a: number, b: number, out: Float64Array): void {
+  point(a, out, 0);
+  point(b, scratch, 0);
+  out[0] = Math.min(out[0], scratch[0]);
+  out[1] = Math.max(out[1], scratch[1]);
+}
+
 /** An upper bound of |1 − z²|. */
 function oneMinusSquare(z: number): number {
   const zl = down(z * z), zu = up(z * z);
@@ -83,15 +91,9 @@ function oneMinusSquare(z: number): number {
 const poly3: Oracle = {
   method: 'interval',
   range(a, b, out) {
-    poly3Point(a, out, 0);
-    let lo = out[0], hi = out[1];
-    poly3Point(b, scratch, 0);
-    lo = Math.min(lo, scratch[0]);
-    hi = Math.max(hi, scratch[1]);
-    if (a <= 1 && b >= 1) hi = Math.max(hi, 1);
-    if (a <= -1 && b >= -1) lo = Math.min(lo, -1);
-    out[0] = lo;
-    out[1] = hi;
+    endpointHull(poly3Point, a, b, out);
+    if (a <= 1 && b >= 1) out[1] = Math.max(out[1], 1);
+    if (a <= -1 && b >= -1) out[0] = Math.min(out[0], -1);
   },
   slope(a, b) {
     let m = Math.max(oneMinusSquare(a), oneMinusSquare(b));
@@ -172,14 +174,8 @@ function geluDerivAbs(z: number): number {
 const gelu: Oracle = {
   method: 'interval',
   range(a, b, out) {
-    geluPoint(a, out, 0);
-    let lo = out[0], hi = out[1];
-    geluPoint(b, scratch, 0);
-    lo = Math.min(lo, scratch[0]);
-    hi = Math.max(hi, scratch[1]);
-    if (a <= -0.7517 && b >= -0.7518) lo = Math.min(lo, -0.17);
-    out[0] = lo;
-    out[1] = hi;
+    endpointHull(geluPoint, a, b, out);
+    if (a <= -0.7517 && b >= -0.7518) out[0] = Math.min(out[0], -0.17);
   },
   slope(a, b) {
     let m = Math.max(geluDerivAbs(a), geluDerivAbs(b));

@@ -136,11 +136,10 @@ export interface ConditionSummary {
   histories?: GameHistory[];
 }
 
-/** Humans' cooperation in condition a minus condition b. */
-export interface ConditionDifference {
+/** A comparison of conditions a and b: standard error, 95 % interval, Wald z and p-values. */
+export interface PairComparison {
   a: string;
   b: string;
-  difference: number;
   se: number;
   lo: number;
   hi: number;
@@ -152,19 +151,15 @@ export interface ConditionDifference {
   pHolm: number;
 }
 
+/** Humans' cooperation in condition a minus condition b. */
+export interface ConditionDifference extends PairComparison {
+  difference: number;
+}
+
 /** One contrast of the mixed model: log-odds of cooperation in condition a minus condition b. */
-export interface ModelContrast {
-  a: string;
-  b: string;
+export interface ModelContrast extends PairComparison {
   /** β_a − β_b (the log of the odds ratio; exp() it for the odds ratio). */
   logOddsRatio: number;
-  se: number;
-  lo: number;
-  hi: number;
-  z: number;
-  p: number;
-  /** Holm-adjusted over all pairs of conditions. */
-  pHolm: number;
 }
 
 /**
