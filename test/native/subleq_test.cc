@@ -1,11 +1,13 @@
 // subleq_test: the looped ReLU-MLP (subleq_build + subleq_run_cpu) against subleq_reference_step,
-// bit-exact at every step (decoded memory and PC, and the halt step = the first fixed point).
+// bit-exact at every step (decoded memory and PC, and the halt step = the first fixed point), and
+// the final state vector equal to the encoding of the reference's memory and PC.
 //   LM-1: 7 x 9 by repeated addition ends with a = 63 and halts (9 and 23 layers)
 //   200 random programs (M in 3..9, P in 2..8 slots, N in 3..8), 50 steps, run as one batch per
 //   geometry and also one machine at a time, in chunks (step_begin > 0) and traced at every step
 //   N = 30 with words at the range ends (wrap-around; the int32 limit of the executor)
 //   the 23-layer padding; the geometry and encoder refusals; the weights' sizes
 // Build and run: cmake-js build --out build-subleq --CDLEMMA_CUDA=OFF && build-subleq/subleq_test
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -93,6 +95,16 @@ int check_batch(const SubleqGeometry& g, const std::vector<Machine>& machines, i
       const int32_t pc_before = rpc;
       subleq_reference_step(g, mc.program.data(), mc.program.size() / 3, rm.data(), &rpc);
       if (rhalt < 0 && before == rm && pc_before == rpc) rhalt = t;
+    }
+    // The whole state, not only what decodes: the encoding of the reference's memory and PC
+    // (every entry 0 or 1, the program field untouched).
+    if (ok) {
+      std::vector<int32_t> want(D0);
+      ok = subleq_encode(g, mc.program.data(), mc.program.size() / 3, rm.data(), M - 1, want.data()).ok();
+      const int Lp = subleq_pc_bits(g.P);
+      for (int t = 0; t < Lp; ++t) want[D0 - Lp + t] = (rpc >> t) & 1;
+      ok = ok && std::equal(want.begin(), want.end(), X.begin() + b * D0);
+      if (!ok && why && why->empty()) *why = "machine " + std::to_string(b) + ": the final state is not the encoding";
     }
     if (ok && halt[b] != rhalt) {
       ok = false;
