@@ -64,7 +64,8 @@ test('l1Kde charges its ε before building and is refused when the budget is sho
 test('invalid options are refused before anything is charged', async (t) => {
   const acc = lemma.dp.accountant({ epsilon: 1 });
   await t.throwsAsync(lemma.dp.l1Kde(X, { epsilon: 1, range: -1, levels: 3, accountant: acc }), { instanceOf: RangeError });
-  await t.throwsAsync(lemma.dp.l1Kde({ data: new Float64Array([NaN, 1]), shape: [1, 2] }, { epsilon: 1, range: 1, levels: 3, accountant: acc }), { instanceOf: RangeError });
+  await t.throwsAsync(lemma.dp.l1Kde(X, { epsilon: 1, range: 1, levels: 3, budgetSplit: 0.5, accountant: acc }), { instanceOf: RangeError });
+  await t.throwsAsync(lemma.dp.l1Kde(X, { epsilon: 1, range: 1, maxRows: 0, accountant: acc }), { instanceOf: RangeError });
   t.is(acc.spent, 0);
 });
 

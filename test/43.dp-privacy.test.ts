@@ -1,13 +1,14 @@
 /**
  * Privacy properties, checked by brute force on tiny datasets: the L1 sensitivity of every
- * released part is at most the configured Δ (add-remove and replace); the exact privacy loss of
+ * released part is at most the configured Δ (add-remove and replace; per level for the default
+ * 'midpoint' tree's counts and edge-relative sums, per tree for 'paper'); the exact privacy loss of
  * actual releases is at most ε against every neighbour (so every output of D is a possible output
  * of D′: the set of outputs does not depend on the data); the noise is data-independent integers;
  * the release holds none of the raw values (sentinel test) and the raw buffers are not retained.
  */
 import test from 'ava';
 import * as lemma from '../lib/index.js';
-import { buildExact, noiseParts, sensitivities, slots } from '../lib/dp/tree.js';
+import { buildExact, levelSensitivities, noiseParts, sensitivities, slots, toEdgeRelative } from '../lib/dp/tree.js';
 import type { Neighbour, NoisePart, TreeShape } from '../lib/dp/tree.js';
 
 declare const gc: undefined | (() => void);
@@ -60,7 +61,7 @@ function neighbours(rows: number[][], kind: Neighbour): number[][][] {
 }
 
 for (const kind of ['add-remove', 'replace'] as const) {
-  test(`brute-forced sensitivity ≤ the configured Δ (${kind})`, async (t) => {
+  test(`brute-forced sensitivity ≤ the configured Δ ('paper' sums from 0, ${kind})`, async (t) => {
     const delta = sensitivities(L, Q, kind);
     let maxC = 0, maxS = 0;
     for (const [n, seed] of kind === 'add-remove' ? [[1, 1], [2, 2], [5, 3], [8, 4], [8, 5]] : [[1, 6], [3, 7], [4, 8]]) {
@@ -85,14 +86,60 @@ for (const kind of ['add-remove', 'replace'] as const) {
   });
 }
 
-/** ln P(release | D) − ln P(release | D′) for the discrete Laplace noise, summed over all nodes. */
-function privacyLoss(z: Float64Array, vD: Float64Array, vD2: Float64Array, part: NoisePart): number {
+/** Per coordinate and level (index ℓ − 1), the L1 distance between two trees' level-ℓ slots. */
+function l1Level(a: Float64Array, b: Float64Array, j: number, l: number): number {
+  let s = 0;
+  for (let v = 2 ** l; v < 2 ** (l + 1); v++) s += Math.abs(a[j * N + v] - b[j * N + v]);
+  return s;
+}
+
+for (const kind of ['add-remove', 'replace'] as const) {
+  test(`brute-forced sensitivity ≤ the configured Δ per level ('midpoint': counts and edge-relative sums, ${kind})`, async (t) => {
+    const delta = levelSensitivities(L, Q, kind);
+    const maxC = new Array(L).fill(0), maxS = new Array(L).fill(0);
+    for (const [n, seed] of kind === 'add-remove' ? [[1, 1], [2, 2], [5, 3], [8, 4], [8, 5]] : [[1, 6], [3, 7], [4, 8]]) {
+      const rows = dataset(n, seed);
+      const a = await exact(rows);
+      const ra = toEdgeRelative(a.cnt, a.sum, shape);
+      for (const nb of neighbours(rows, kind)) {
+        const b = await exact(nb);
+        const rb = toEdgeRelative(b.cnt, b.sum, shape);
+        for (let j = 0; j < 2; j++) {
+          for (let l = 1; l <= L; l++) {
+            maxC[l - 1] = Math.max(maxC[l - 1], l1Level(a.cnt, b.cnt, j, l));
+            maxS[l - 1] = Math.max(maxS[l - 1], l1Level(ra, rb, j, l));
+          }
+        }
+      }
+    }
+    t.log(`${kind}: per level, max count change ${maxC} (Δ ${delta.count}), max edge-relative sum change ${maxS} (Δ ${delta.sum})`);
+    for (let l = 0; l < L; l++) t.true(maxC[l] <= delta.count[l] && maxS[l] <= delta.sum[l], `level ${l + 1}`);
+    if (kind === 'add-remove') {
+      t.deepEqual(maxC, delta.count, 'tight: a point touches one node per level');
+      t.deepEqual(maxS, delta.sum, 'tight: a point at the far edge of its node');
+    } else {
+      for (let l = 0; l < L; l++) t.true(maxS[l] >= delta.sum[l] / 2, 'the replace bound is conservative but not loose by more than 2×');
+    }
+  });
+}
+
+/**
+ * ln P(release | D) − ln P(release | D′) for the discrete Laplace noise, summed over all nodes,
+ * each with its level's scale. A part of sensitivity 0 is released exactly: the values must agree.
+ */
+function privacyLoss(z: Float64Array, vD: Float64Array, vD2: Float64Array, parts: NoisePart[]): number {
   let s = 0;
   for (let k = 0; k < z.length; k++) {
-    if (k % N < 2) continue;
-    s += Math.abs(z[k] - vD2[k]) - Math.abs(z[k] - vD[k]);
+    const v = k % N;
+    if (v < 2) continue;
+    const part = parts[Math.floor(Math.log2(v)) - 1];
+    if (part.sensitivity === 0) {
+      if (z[k] !== vD2[k] || z[k] !== vD[k]) return Infinity;
+      continue;
+    }
+    s += ((Math.abs(z[k] - vD2[k]) - Math.abs(z[k] - vD[k])) * part.s) / part.t;
   }
-  return (s * part.s) / part.t;
+  return s;
 }
 
 function decode(doc: lemma.dp.L1KdeDocument, key: 'counts' | 'sums'): Float64Array {
@@ -101,17 +148,20 @@ function decode(doc: lemma.dp.L1KdeDocument, key: 'counts' | 'sums'): Float64Arr
   return out;
 }
 
-for (const [kind, structure] of [['add-remove', 'tree'], ['replace', 'tree'], ['add-remove', 'baseline']] as const) {
-  test(`the exact privacy loss of real releases is ≤ ε against every neighbour (${structure}, ${kind})`, async (t) => {
+for (const [kind, structure, variant] of [['add-remove', 'tree', 'midpoint'], ['replace', 'tree', 'midpoint'], ['add-remove', 'tree', 'paper'],
+  ['replace', 'tree', 'paper'], ['add-remove', 'baseline', null]] as const) {
+  test(`the exact privacy loss of real releases is ≤ ε against every neighbour (${structure}${variant ? ` ${variant}` : ''}, ${kind})`, async (t) => {
     const epsilon = 0.75;
     const rows = dataset(kind === 'replace' ? 3 : 6, 9);
     const opts = { epsilon, range: 1, levels: L, gridBits: Q, neighbour: kind, insecureDeterministic: true } as const;
     const a = await exact(rows);
-    const parts = noiseParts(structure, shape, epsilon, kind, structure === 'tree' ? 0.5 : null);
+    const parts = noiseParts(structure, variant, shape, epsilon, kind, variant === 'paper' ? 0.5 : null);
+    // What the mechanism releases: edge-relative sums for 'midpoint', sums from 0 for 'paper'.
+    const released = (tr: { cnt: Float64Array; sum: Float64Array }) => (variant === 'midpoint' ? toEdgeRelative(tr.cnt, tr.sum, shape) : tr.sum);
     let worst = 0;
     for (let rep = 0; rep < 5; rep++) {
       const kde = structure === 'tree'
-        ? await lemma.dp.l1Kde(rows, { ...opts, seed: `loss-${rep}` })
+        ? await lemma.dp.l1Kde(rows, { ...opts, variant: variant!, seed: `loss-${rep}` })
         : await lemma.dp.baselineL1Kde(rows, { ...opts, seed: `loss-${rep}` });
       const doc = kde.release();
       const zc = decode(doc, 'counts');
@@ -120,7 +170,7 @@ for (const [kind, structure] of [['add-remove', 'tree'], ['replace', 'tree'], ['
       for (const nb of neighbours(rows, kind)) {
         const b = await exact(nb);
         let loss = privacyLoss(zc, a.cnt, b.cnt, parts.countNoise);
-        if (zs) loss += privacyLoss(zs, a.sum, b.sum, parts.sumNoise!);
+        if (zs) loss += privacyLoss(zs, released(a), released(b), parts.sumNoise!);
         t.true(Number.isFinite(loss), 'the release is a possible output of the neighbour too');
         worst = Math.max(worst, Math.abs(loss));
       }
@@ -141,7 +191,9 @@ test('the noise is data-independent: the same seed adds the same integers to nei
   const noiseA = decode(da, 'counts').map((z, k) => z - ea.cnt[k]);
   const noiseB = decode(db, 'counts').map((z, k) => z - eb.cnt[k]);
   t.deepEqual(noiseA, noiseB);
-  t.deepEqual(decode(da, 'sums').map((z, k) => z - ea.sum[k]), decode(db, 'sums').map((z, k) => z - eb.sum[k]));
+  // The default tree releases edge-relative sums: their noise is the same integers too.
+  const [ra, rb] = [toEdgeRelative(ea.cnt, ea.sum, shape), toEdgeRelative(eb.cnt, eb.sum, shape)];
+  t.deepEqual(decode(da, 'sums').map((z, k) => z - ra[k]), decode(db, 'sums').map((z, k) => z - rb[k]));
   t.true(noiseA.some((z) => z !== 0));
 });
 
@@ -164,7 +216,7 @@ test('the release holds no raw value (sentinel test), no n, and only whitelisted
         t.false(text.includes(bytes));
       }
       const keys = Object.keys(doc).sort();
-      t.deepEqual(keys.filter((k) => !['format', 'version', 'structure', 'epsilon', 'neighbour', 'budgetSplit', 'alpha', 'bandCounts', 'd', 'levels', 'gridBits', 'ranges', 'noise', 'encoding', 'counts', 'sums'].includes(k)), []);
+      t.deepEqual(keys.filter((k) => !['format', 'version', 'structure', 'variant', 'consistency', 'epsilon', 'neighbour', 'budgetSplit', 'alpha', 'bandCounts', 'd', 'levels', 'gridBits', 'ranges', 'noise', 'encoding', 'counts', 'sums'].includes(k)), []);
       t.false('n' in doc);
       t.deepEqual(doc.ranges, [[0, 1], [0, 1], [0, 1]]);
     }

@@ -69,16 +69,20 @@ function slope(xs: number[], ys: number[]): number {
 const tree = (X: Float64Array, d: number, opts: lemma.dp.L1KdeOptions) => (seed: number) =>
   lemma.dp.l1Kde({ data: X, shape: [X.length / d, d] }, { ...opts, seed: `err-${seed}`, insecureDeterministic: true });
 
-const grid: Array<[string, number, number, number, lemma.dp.Neighbour, number | undefined]> = [
-  // name, log2 n, d, ε, neighbour, levels (undefined: ⌈log₂ n⌉ under 'replace')
-  ['n = 2¹⁰, d = 16, ε = 0.5, add-remove', 10, 16, 0.5, 'add-remove', 10],
-  ['n = 2¹², d = 4, ε = 1, replace', 12, 4, 1, 'replace', undefined],
-  ['n = 2¹⁴, d = 1, ε = 4, replace', 14, 1, 4, 'replace', undefined],
+const grid: Array<[string, number, number, number, lemma.dp.Neighbour, number | undefined, 'midpoint' | 'paper', boolean?]> = [
+  // name, log2 n, d, ε, neighbour, levels (undefined: ⌈log₂ n⌉ under 'replace'), variant, consistency (default true)
+  ['n = 2¹⁰, d = 16, ε = 0.5, add-remove', 10, 16, 0.5, 'add-remove', 10, 'midpoint'],
+  ['n = 2¹², d = 4, ε = 1, replace', 12, 4, 1, 'replace', undefined, 'midpoint'],
+  ['n = 2¹⁴, d = 1, ε = 4, replace', 14, 1, 4, 'replace', undefined, 'midpoint'],
+  ['n = 2¹², d = 4, ε = 1, add-remove, L = gridBits = 12', 12, 4, 1, 'add-remove', 12, 'midpoint'],
+  ['n = 2¹², d = 4, ε = 1, replace, paper', 12, 4, 1, 'replace', undefined, 'paper'],
+  ['n = 2¹², d = 4, ε = 1, replace, no consistency', 12, 4, 1, 'replace', undefined, 'midpoint', false],
+  ['n = 2¹², d = 4, ε = 1, replace, paper, no consistency', 12, 4, 1, 'replace', undefined, 'paper', false],
 ];
-for (const [name, logn, d, epsilon, neighbour, levels] of grid) {
+for (const [name, logn, d, epsilon, neighbour, levels, variant, consistency = true] of grid) {
   test(`error std matches the closed form within 10 % over 200 builds: ${name}`, async (t) => {
     const X = points(2 ** logn, d, logn * 100 + d);
-    const s = await stats(tree(X, d, { epsilon, range: 1, neighbour, levels }), X, d);
+    const s = await stats(tree(X, d, { epsilon, range: 1, neighbour, levels, variant, consistency, ...(levels === 12 && neighbour === 'add-remove' ? { gridBits: 12 } : {}) }), X, d);
     t.log(`empirical ${s.empirical.toFixed(2)}, closed form ${s.closed.toFixed(2)}, ratio ${(s.empirical / s.closed).toFixed(3)}; mean errors ${s.meanError.map((e) => e.toFixed(2)).join(', ')}`);
     t.true(Math.abs(s.empirical / s.closed - 1) < 0.1);
     // Unbiased up to the own-leaf bias (≤ points per leaf × leaf width; tiny here): 4σ of the mean.
@@ -103,12 +107,12 @@ test('log-log slope of the error std against d is ≈ 1.5 (L = 8, ε = 1)', asyn
   t.true(Math.abs(slope(ds, closed) - 1.5) < 0.01);
 });
 
-test('log-log slope of the error std against L = ⌈log₂ n⌉ is ≈ 1.5 (d = 1, ε = 1, replace)', async (t) => {
+test("'paper' without consistency: log-log slope of the error std against L = ⌈log₂ n⌉ is ≈ 1.5 (d = 1, ε = 1, replace)", async (t) => {
   const logns = [3, 6, 12];
   const emp: number[] = [], closed: number[] = [];
   for (const logn of logns) {
     const X = points(2 ** logn, 1, logn);
-    const s = await stats(tree(X, 1, { epsilon: 1, range: 1, neighbour: 'replace' }), X, 1);
+    const s = await stats(tree(X, 1, { epsilon: 1, range: 1, neighbour: 'replace', variant: 'paper', consistency: false }), X, 1);
     emp.push(s.empirical);
     closed.push(s.closed);
   }
@@ -118,11 +122,33 @@ test('log-log slope of the error std against L = ⌈log₂ n⌉ is ≈ 1.5 (d = 
   t.true(Math.abs(slope(logns, closed) - 1.5) < 0.01);
 });
 
-for (const bandCounts of ['independent', 'prefix'] as const) {
-  test(`baseline error std matches its closed form within 10 % over 200 builds (${bandCounts} band counts)`, async (t) => {
+test("'midpoint': the error std stops growing with L, and is far below 'paper' (closed forms, d = 4, ε = 1)", async (t) => {
+  const X = points(4096, 4, 5);
+  const y = [0.31, 0.52, 0.77, 0.08];
+  const std = async (levels: number, variant: 'midpoint' | 'paper', consistency: boolean) =>
+    (await lemma.dp.l1Kde({ data: X, shape: [4096, 4] }, { epsilon: 1, range: 1, levels, variant, consistency, seed: 'L', insecureDeterministic: true })).errorStd(y);
+  const mid: number[] = [], paper: number[] = [], midFit: number[] = [], paperFit: number[] = [];
+  for (const L of [6, 10, 14, 20]) {
+    mid.push(await std(L, 'midpoint', false));
+    paper.push(await std(L, 'paper', false));
+    midFit.push(await std(L, 'midpoint', true));
+    paperFit.push(await std(L, 'paper', true));
+  }
+  const f = (a: number[]) => a.map((v) => v.toFixed(1)).join(', ');
+  t.log(`L = 6, 10, 14, 20 — raw: midpoint ${f(mid)}; paper ${f(paper)} — consistent: midpoint ${f(midFit)}; paper ${f(paperFit)}`);
+  t.true(mid[3] < 1.15 * mid[1] && midFit[3] < 1.15 * midFit[1], 'from L = 10 to 20 the midpoint std grows by less than 15 %');
+  for (let i = 1; i < 4; i++) {
+    t.true(paper[i] / mid[i] > 10, `at least 10× below the earlier tree (L index ${i})`);
+    t.true(paperFit[i] / midFit[i] > 5, `at least 5× below the earlier tree with the same post-processing (L index ${i})`);
+    t.true(midFit[i] <= mid[i] && paperFit[i] <= paper[i], 'consistency never raises the closed-form std');
+  }
+});
+
+for (const [bandCounts, consistency] of [['independent', true], ['prefix', true], ['independent', false]] as const) {
+  test(`baseline error std matches its closed form within 10 % over 200 builds (${bandCounts} band counts${consistency ? '' : ', no consistency'})`, async (t) => {
     const d = 4;
     const X = points(1024, d, 77);
-    const make = (seed: number) => lemma.dp.baselineL1Kde({ data: X, shape: [1024, d] }, { epsilon: 1, range: 1, levels: 10, bandCounts, seed: `b-${seed}`, insecureDeterministic: true });
+    const make = (seed: number) => lemma.dp.baselineL1Kde({ data: X, shape: [1024, d] }, { epsilon: 1, range: 1, levels: 10, bandCounts, consistency, seed: `b-${seed}`, insecureDeterministic: true });
     const s = await stats(make, X, d);
     t.log(`empirical ${s.empirical.toFixed(2)}, closed form ${s.closed.toFixed(2)}, ratio ${(s.empirical / s.closed).toFixed(3)}`);
     t.true(Math.abs(s.empirical / s.closed - 1) < 0.1);

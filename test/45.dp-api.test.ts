@@ -26,13 +26,21 @@ test('query(Y) equals queryOne row by row, for tensors (f64 and f32) and arrays 
   t.is(kde.gridBits, 20);
   t.is(kde.epsilon, 1);
   t.is(kde.neighbour, 'add-remove');
-  t.is(kde.budgetSplit, 0.5);
+  t.is(kde.variant, 'midpoint');
+  t.is(kde.budgetSplit, null);
+  const paper = await lemma.dp.l1Kde(X, { ...base, ...det, variant: 'paper' });
+  t.is(paper.variant, 'paper');
+  t.is(paper.budgetSplit, 0.5);
   t.deepEqual(kde.ranges, [[0, 1], [0, 1]]);
   t.is(kde.nodeReads([0.2, 0.3]), 2 * 2 * 4);
 });
 
-test('depth: required under add-remove, ⌈log₂ n⌉ under replace (capped at 26)', async (t) => {
-  await t.throwsAsync(lemma.dp.l1Kde(X, { epsilon: 1, range: 1 }), { instanceOf: TypeError, message: /^Expected an integer between 1 and 26 \(required with neighbour 'add-remove': a depth derived from n would reveal n\) for options\.levels but received undefined of type undefined$/ });
+test('depth: levels or the public maxRows under add-remove, ⌈log₂ n⌉ under replace (capped at 26)', async (t) => {
+  await t.throwsAsync(lemma.dp.l1Kde(X, { epsilon: 1, range: 1 }), { instanceOf: TypeError, message: /^Expected an integer between 1 and 26, or a public bound options\.maxRows \(required with neighbour 'add-remove': a depth derived from n would reveal n\) for options\.levels but received undefined of type undefined$/ });
+  t.is((await lemma.dp.l1Kde(X, { epsilon: 1, range: 1, maxRows: 1000 })).levels, 10, '⌈log₂ 1000⌉ from the public bound, whatever n is');
+  t.is((await lemma.dp.l1Kde(X, { epsilon: 1, range: 1, maxRows: 1000, levels: 4 })).levels, 4, 'levels wins over maxRows');
+  await t.throwsAsync(lemma.dp.l1Kde(X, { epsilon: 1, range: 1, maxRows: 2 ** 40, levels: 4 }), { instanceOf: RangeError, message: /^Expected at most 8589942784 rows for gridBits = 20 \(maxRows·\(2\^gridBits − 1\) < 2\^53 keeps the sums exact; lower gridBits\) for options\.maxRows/ });
+  await t.throwsAsync(lemma.dp.l1Kde(X, { epsilon: 1, range: 1, maxRows: 0 }), { instanceOf: RangeError, message: /options\.maxRows/ });
   t.is((await lemma.dp.l1Kde(X, { epsilon: 1, range: 1, neighbour: 'replace' })).levels, 2);
   const five = { data: new Float64Array(10).fill(0.5), shape: [5, 2] };
   t.is((await lemma.dp.baselineL1Kde(five, { epsilon: 1, range: 1, neighbour: 'replace' })).levels, 3);
@@ -73,12 +81,12 @@ test('a query in flight survives dispose()', async (t) => {
   t.deepEqual([...(await p)], [want]);
 });
 
-for (const structure of ['tree', 'baseline-independent', 'baseline-prefix'] as const) {
+for (const structure of ['tree', 'tree-paper', 'baseline-independent', 'baseline-prefix'] as const) {
   for (const encoding of ['array', 'base64-float64le'] as const) {
     test(`release → JSON → loadL1Kde answers identically (${structure}, ${encoding})`, async (t) => {
       const opts = { epsilon: 0.7, range: [[0, 1], [-2, 3]] as Array<[number, number]>, levels: 5, gridBits: 12, ...det };
-      const kde = structure === 'tree'
-        ? await lemma.dp.l1Kde(X, { ...opts, budgetSplit: 0.3 })
+      const kde = structure.startsWith('tree')
+        ? await lemma.dp.l1Kde(X, structure === 'tree-paper' ? { ...opts, variant: 'paper', budgetSplit: 0.3 } : opts)
         : await lemma.dp.baselineL1Kde(X, { ...opts, alpha: 0.25, bandCounts: structure === 'baseline-prefix' ? 'prefix' : 'independent' });
       const doc = JSON.parse(JSON.stringify(kde.release({ encoding }))) as lemma.dp.L1KdeDocument;
       t.is(doc.encoding, encoding);
@@ -92,17 +100,32 @@ for (const structure of ['tree', 'baseline-independent', 'baseline-prefix'] as c
   }
 }
 
+test('a version-1 document (the earlier paper tree, one noise part per part) still loads and answers the same', async (t) => {
+  const kde = await lemma.dp.l1Kde(X, { epsilon: 0.7, range: 1, levels: 5, gridBits: 12, variant: 'paper', ...det });
+  const v2 = kde.release() as unknown as Record<string, unknown> & { noise: { counts: unknown[]; sums: unknown[] } };
+  const { variant: _variant, ...rest } = v2;
+  const v1 = { ...rest, version: 1, noise: { mechanism: 'discrete-laplace', counts: v2.noise.counts[0], sums: v2.noise.sums[0] } };
+  const back = lemma.dp.loadL1Kde(v1) as lemma.dp.PrivateL1Kde;
+  t.is(back.variant, 'paper');
+  const Y = [[0.1, 0.1], [0.5, 0.9]];
+  t.deepEqual(await back.query(Y), await kde.query(Y));
+  t.deepEqual(back.release(), kde.release());
+});
+
 test('loadL1Kde refuses malformed and inconsistent documents', async (t) => {
   const kde = await lemma.dp.l1Kde(X, { ...base, ...det });
   const good = () => JSON.parse(JSON.stringify(kde.release())) as Record<string, unknown>;
   const cases: Array<[string, (d: Record<string, unknown>) => unknown, new (...a: never[]) => Error, RegExp]> = [
     ['not an object', () => 'x', TypeError, /^Expected a release document object for doc but received "x"/],
     ['wrong format', (d) => ({ ...d, format: 'other' }), RangeError, /^Expected format 'lemma\.dp\.l1-kde' for doc\.format but received "other"/],
-    ['wrong version', (d) => ({ ...d, version: 2 }), RangeError, /^Expected version 1 for doc\.version but received 2/],
+    ['wrong version', (d) => ({ ...d, version: 3 }), RangeError, /^Expected version 1 or 2 for doc\.version but received 3/],
+    ['unknown variant', (d) => ({ ...d, variant: 'x' }), RangeError, /^Expected one of 'midpoint', 'paper' for doc\.variant/],
+    ['noise not per level', (d) => ({ ...d, noise: { ...(d.noise as object), counts: (d.noise as { counts: unknown[] }).counts.slice(1) } }), TypeError, /^Expected an array of 4 noise parts \(one per level\) for doc\.noise\.counts/],
     ['unknown structure', (d) => ({ ...d, structure: 'x' }), RangeError, /^Expected one of 'tree', 'baseline' for doc\.structure/],
     ['levels above gridBits', (d) => ({ ...d, levels: 21 }), RangeError, /^Expected an integer between 21 and 32 for doc\.gridBits but received 20/],
-    ['tampered epsilon', (d) => ({ ...d, epsilon: 2 }), RangeError, /^Expected noise parameters implied by epsilon, neighbour, d, levels and gridBits/],
-    ['tampered scale', (d) => ({ ...d, noise: { ...(d.noise as object), counts: { t: 1, s: 1, sensitivity: 4 } } }), RangeError, /for doc\.noise but received a Object/],
+    ['tampered epsilon', (d) => ({ ...d, epsilon: 2 }), RangeError, /^Expected the noise parameters implied by epsilon, neighbour, variant, d, levels and gridBits/],
+    ['tampered scale', (d) => ({ ...d, noise: { ...(d.noise as object), counts: Array(4).fill({ t: 1, s: 1, sensitivity: 1 }) } }), RangeError, /for doc\.noise but received a Object/],
+    ['a variant swapped', (d) => ({ ...d, variant: 'paper', budgetSplit: 0.5 }), RangeError, /^Expected the noise parameters implied/],
     ['short counts', (d) => ({ ...d, counts: (d.counts as number[][]).map((c) => c.slice(1)) }), lemma.LemmaError, /^Expected 30 values \(levels 1\.\.4\) for doc\.counts\[0\]/],
     ['a fractional count', (d) => ({ ...d, counts: (d.counts as number[][]).map((c) => [0.5, ...c.slice(1)]) }), RangeError, /^Expected an integer for doc\.counts\[0\]\[0\] but received 0\.5/],
     ['missing sums', (d) => ({ ...d, sums: undefined }), TypeError, /^Expected an array of d = 2 encoded arrays for doc\.sums but received undefined/],
@@ -138,8 +161,8 @@ test('a large build yields to the event loop while the noise is drawn', async (t
 
 const typeErrors: Array<[string, () => Promise<unknown>, RegExp]> = [
   ['X null', () => lemma.dp.l1Kde(null as never, base), /^Expected a tensor \{ data, shape \} for X but received null/],
-  ['X rows with a string', () => lemma.dp.l1Kde([[0, '1']] as never, base), /^Expected a number for X\[0\]\[1\] but received "1" of type string$/],
-  ['X row not an array', () => lemma.dp.l1Kde([[0, 1], 5] as never, base), /^Expected an array of numbers for X\[1\] but received 5 of type number$/],
+  ['X rows with a string', () => lemma.dp.l1Kde([[0, 'secret']] as never, base), /^Expected a number for X\[0\]\[1\] but received a value of type string \(private data: the value is not shown\)$/],
+  ['X row not an array', () => lemma.dp.l1Kde([[0, 1], 5] as never, base), /^Expected an array of numbers for X\[1\] but received a value of type number \(private data/],
   ['options missing', () => lemma.dp.l1Kde(X, undefined as never), /^Expected a finite number greater than 0 for options\.epsilon but received undefined/],
   ['epsilon a string', () => lemma.dp.l1Kde(X, { ...base, epsilon: '1' as never }), /^Expected a finite number greater than 0 for options\.epsilon but received "1" of type string$/],
   ['range a string', () => lemma.dp.l1Kde(X, { ...base, range: '1' as never }), /^Expected a positive number R, a pair \[lo, hi\], or 2 pairs \[lo, hi\] for options\.range but received "1" of type string$/],
@@ -147,7 +170,7 @@ const typeErrors: Array<[string, () => Promise<unknown>, RegExp]> = [
   ['levels a string', () => lemma.dp.l1Kde(X, { ...base, levels: '4' as never }), /^Expected an integer between 1 and 26 for options\.levels but received "4" of type string$/],
   ['gridBits a string', () => lemma.dp.l1Kde(X, { ...base, gridBits: '8' as never }), /^Expected an integer between 4 and 32 for options\.gridBits but received "8"/],
   ['neighbour a number', () => lemma.dp.l1Kde(X, { ...base, neighbour: 1 as never }), /^Expected one of 'add-remove', 'replace' for options\.neighbour but received 1 of type number$/],
-  ['budgetSplit a string', () => lemma.dp.l1Kde(X, { ...base, budgetSplit: '0.5' as never }), /^Expected a finite number between 0 and 1 for options\.budgetSplit but received "0\.5"/],
+  ['budgetSplit a string', () => lemma.dp.l1Kde(X, { ...base, variant: 'paper', budgetSplit: '0.5' as never }), /^Expected a finite number between 0 and 1 for options\.budgetSplit but received "0\.5"/],
   ['alpha a string', () => lemma.dp.baselineL1Kde(X, { ...base, alpha: '1' as never }), /^Expected a finite number between 0 and 16 for options\.alpha but received "1"/],
   ['bandCounts a number', () => lemma.dp.baselineL1Kde(X, { ...base, bandCounts: 1 as never }), /^Expected one of 'independent', 'prefix' for options\.bandCounts but received 1/],
   ['label a number', () => lemma.dp.l1Kde(X, { ...base, label: 1 as never }), /^Expected a string for options\.label but received 1 of type number$/],
@@ -174,10 +197,9 @@ const rangeErrors: Array<[string, () => Promise<unknown>, RegExp]> = [
   ['levels 27', () => lemma.dp.l1Kde(X, { ...base, levels: 27 }), /for options\.levels but received 27/],
   ['gridBits below levels', () => lemma.dp.l1Kde(X, { ...base, gridBits: 3 }), /^Expected an integer between 4 and 32 for options\.gridBits but received 3/],
   ['neighbour unknown', () => lemma.dp.l1Kde(X, { ...base, neighbour: 'swap' as never }), /^Expected one of 'add-remove', 'replace' for options\.neighbour but received "swap"/],
-  ['budgetSplit 1', () => lemma.dp.l1Kde(X, { ...base, budgetSplit: 1 }), /^Expected a number strictly between 0 and 1 for options\.budgetSplit but received 1/],
+  ['budgetSplit 1', () => lemma.dp.l1Kde(X, { ...base, variant: 'paper', budgetSplit: 1 }), /^Expected a number strictly between 0 and 1 for options\.budgetSplit but received 1/],
   ['alpha 0', () => lemma.dp.baselineL1Kde(X, { ...base, alpha: 0 }), /^Expected a finite number between 0 and 16 for options\.alpha but received 0/],
   ['seed without the flag', () => lemma.dp.l1Kde(X, { ...base, seed: 1 }), /^Expected no seed \(a seed is accepted only together with insecureDeterministic: true, for tests\) for options\.seed/],
-  ['NaN in X rows', () => lemma.dp.l1Kde([[0, 0], [0, NaN]], base), /^Expected a number that is not NaN for X\[1, 1\] but received NaN/],
   ['Infinity in Y', async () => (await lemma.dp.l1Kde(X, base)).query([[0, Infinity]]), /^Expected a finite number for Y\[0, 1\] but received Infinity/],
   ['NaN in y', async () => (await lemma.dp.l1Kde(X, base)).queryOne([NaN, 0]), /^Expected a finite number for y\[0\] but received NaN/],
   ['device gpu', async () => (await lemma.dp.l1Kde(X, base)).query([[0, 0]], { device: 'gpu' as never }), /^Expected one of 'auto', 'cpu', 'cuda' for options\.device but received "gpu"/],
@@ -193,12 +215,14 @@ const lemmaErrors: Array<[string, () => Promise<unknown>, lemma.ErrorCode, RegEx
   ['X rank 3', () => lemma.dp.l1Kde({ data: new Float64Array(8), shape: [2, 2, 2] }, base), 'ERR_SHAPE', /^Expected a rank-2 shape \[n, d\] for X\.shape but received \[2, 2, 2\]/],
   ['X short buffer', () => lemma.dp.l1Kde({ data: new Float64Array(7), shape: [4, 2] }, base), 'ERR_SHAPE', /^Expected 8 elements/],
   ['X with d = 0', () => lemma.dp.l1Kde({ data: new Float64Array(0), shape: [4, 0] }, base), 'ERR_SHAPE', /^Expected at least one coordinate d for X\.shape\[1\] but received 0/],
-  ['X ragged rows', () => lemma.dp.l1Kde([[0, 1], [0]], base), 'ERR_SHAPE', /^Expected a row of 2 numbers for X\[1\] but received \[0\]/],
+  ['X ragged rows', () => lemma.dp.l1Kde([[0, 1], [0.123]], base), 'ERR_SHAPE', /^Expected a row of 2 numbers for X\[1\] but received a value of type array \(private data: the value is not shown\) \(1 values\)$/],
   ['X no rows', () => lemma.dp.l1Kde([], base), 'ERR_SHAPE', /^Expected at least one row \(use a tensor \{ data, shape: \[0, d\] \} for no rows\) for X/],
   ['Y of the wrong width', async () => (await lemma.dp.l1Kde(X, base)).query({ data: new Float64Array(3), shape: [1, 3] }), 'ERR_SHAPE', /^Expected d = 2 coordinates \(from the structure\) for Y\.shape\[1\] but received 3/],
   ['y of the wrong length', async () => (await lemma.dp.l1Kde(X, base)).queryOne([1, 2, 3]), 'ERR_SHAPE', /^Expected 2 numbers \(d of the structure\) for y but received \[1, 2, 3\]/],
-  ['epsilon too small for the grid', () => lemma.dp.l1Kde(X, { ...base, epsilon: 1e-9, gridBits: 32 }), 'ERR_RANGE', /^epsilon 1e-9 is too small for this tree: the sum noise scale .* exceeds 2\^45 \(lower gridBits, levels or d, or raise epsilon\)$/],
-  ['n·2^gridBits too large for exact sums', () => lemma.dp.l1Kde({ data: new Float64Array(2 * 2 ** 22), shape: [2 ** 22, 2] }, { ...base, gridBits: 32 }), 'ERR_RANGE', /^n·\(2\^gridBits − 1\) must stay below 2\^53 for exact sums \(n = 4194304, gridBits = 32\); lower gridBits$/],
+  ['epsilon too small for the grid', () => lemma.dp.l1Kde(X, { ...base, epsilon: 1e-9, gridBits: 32 }), 'ERR_RANGE', /^epsilon 1e-9 is too small for this tree: the level-\d+ (count|sum) noise scale .* exceeds 2\^45 \(lower gridBits, levels or d, or raise epsilon\)$/],
+  // The refusal names the public bound, never n (4194304 here).
+  ['more rows than the exact-sum bound', () => lemma.dp.l1Kde({ data: new Float64Array(2 * 2 ** 22), shape: [2 ** 22, 2] }, { ...base, gridBits: 32 }), 'ERR_RANGE', /^X has more rows than maxRows = 2097152, the public bound the sums' exactness and the depth rely on$/],
+  ['more rows than maxRows', () => lemma.dp.l1Kde(X, { ...base, maxRows: 3 }), 'ERR_RANGE', /^X has more rows than maxRows = 3,/],
 ];
 for (const [name, fn, code, re] of lemmaErrors) {
   test(`LemmaError ${code}: ${name}`, async (t) => {

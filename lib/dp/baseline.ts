@@ -12,6 +12,7 @@
 import { fromNative } from '../errors.js';
 import { native } from '../binding.js';
 import { L1KdeStructure } from './structure.js';
+import { queryVariance } from './consistency.js';
 import { buildPrivate, checkPoint, checkQueries, gridCoord, nativeParams, noiseVariance } from './tree.js';
 import type { CommonOptions, Points, TreeShape, TreeState } from './tree.js';
 
@@ -172,19 +173,21 @@ export class BaselineL1Kde extends L1KdeStructure {
   /**
    * Closed-form standard deviation of the noise in the answer at y: √(Σ_j γ_j²·Var(Z_count)·
    * Σ_v coef_v²) over the count nodes v the bands read (coef_v = the band's distance, or for
-   * 'prefix' the telescoped sum of distances). The band approximation adds a deterministic bias
-   * on top. Synchronous.
+   * 'prefix' the telescoped sum of distances); with consistency, the variance of the same linear
+   * form of the fitted counts (lib/dp/consistency.ts). The band approximation adds a
+   * deterministic bias on top. Synchronous.
    */
   errorStd(y: ArrayLike<number>): number {
     const st = this.state;
     const v = checkPoint(y, 'y', st.shape.d);
-    const varC = noiseVariance(st.countNoise);
+    const vars = st.countNoise.map(noiseVariance);  // one scale for every level
     let total = 0;
     for (let j = 0; j < st.shape.d; j++) {
       const { coef, gamma } = baselineLinearForm(st.shape, st.alpha!, st.bandCounts === 'prefix', j, v[j]);
       let s2 = 0;
-      for (const c of coef.values()) s2 += c * c;
-      total += gamma * gamma * varC * s2;
+      if (st.consistency) s2 = queryVariance(coef, st.shape.levels, vars);
+      else for (const c of coef.values()) s2 += c * c * vars[0];
+      total += gamma * gamma * s2;
     }
     return Math.sqrt(total);
   }
@@ -204,7 +207,7 @@ export class BaselineL1Kde extends L1KdeStructure {
  * {@link l1Kde}: same options and API, noisy counts only, (1 + α) distance bands at query time.
  * Runs off the event loop (native build on a worker thread; the noise in chunks between turns).
  * @param X [n, d] points, a tensor or an array of rows. Values outside the range are clamped;
- *   NaN is refused.
+ *   NaN maps to the range's lower end.
  * @param options epsilon, range, levels, gridBits, neighbour, alpha, accountant, label.
  * @returns a Promise of a {@link BaselineL1Kde}.
  * @throws TypeError / RangeError for bad options; LemmaError ERR_BUDGET, ERR_SHAPE, ERR_RANGE.

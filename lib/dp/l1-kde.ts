@@ -1,15 +1,18 @@
 /**
  * Differentially private L1 kernel density estimation: arXiv 2409.01688 (Liu, Hu, Reneau, Song,
- * Liu), as reconstructed in spec dp-kde-l1.md §4.3–4.5. Releases, per coordinate, a dyadic tree
- * of noisy counts and noisy sums over a public grid; any number of queries F̂(y) ≈ Σ_i ‖x_i − y‖₁
- * then read 2L values per coordinate and cost no further privacy (post-processing).
+ * Liu), as reconstructed in spec dp-kde-l1.md §4.3–4.5, with lower-noise sums by default.
+ * Releases, per coordinate, a dyadic tree of noisy counts and noisy distance sums over a public
+ * grid; any number of queries F̂(y) ≈ Σ_i ‖x_i − y‖₁ then read 2L values per coordinate and cost
+ * no further privacy (post-processing).
  *
  * Guarantee: pure ε-DP for the chosen neighbouring relation, with the exact discrete Laplace
- * mechanism on integers (no floating-point noise). Error: purely additive, zero-mean noise of
- * standard deviation errorStd(y) = √(Σ_j γ_j²·L·(Var_sum + u_j²·Var_count)) = O(ε⁻¹ d^1.5 R L^1.5),
- * plus a deterministic bias of at most Σ_j (points in y_j's leaf)·leaf width (zero when
+ * mechanism on integers (no floating-point noise); the sensitivities and the composition are in
+ * lib/dp/tree.ts. Error: purely additive, zero-mean noise of standard deviation errorStd(y), plus
+ * a deterministic bias of at most Σ_j (points in y_j's leaf)·leaf width (zero when
  * levels = gridBits), plus the quantisation of each value to the grid (≤ γ/2 per point and
- * coordinate).
+ * coordinate). Variant 'midpoint' (default): sums measured from the edge each node shares with
+ * its sibling, the budget spread over levels and parts to minimise the variance: the std no
+ * longer grows with L. Variant 'paper': sums from 0, std = O(ε⁻¹ d^1.5 R L^1.5).
  */
 import { fromNative } from '../errors.js';
 import { native } from '../binding.js';
@@ -18,11 +21,18 @@ import type { Device } from '../device.js';
 import { checkOptions } from '../validation/index.js';
 import { BaselineL1Kde } from './baseline.js';
 import { L1KdeStructure } from './structure.js';
+import { queryVariance } from './consistency.js';
 import { buildPrivate, checkPoint, checkQueries, fromDocument, gridCoord, nativeParams, noiseVariance } from './tree.js';
-import type { CommonOptions, Points, TreeState } from './tree.js';
+import type { CommonOptions, Points, TreeState, Variant } from './tree.js';
 
 export interface L1KdeOptions extends CommonOptions {
-  /** Share of ε given to the counts (the rest goes to the sums), in (0, 1). Default 0.5. */
+  /**
+   * 'midpoint' (default): each node's distance sum is measured from its edge facing its sibling
+   * and the budget is allocated over levels and parts (ε_k ∝ (coef·Δ_k)^{2/3}). 'paper': the
+   * earlier reconstruction, sums from 0 and one scale per part (kept for the record).
+   */
+  variant?: Variant;
+  /** Variant 'paper' only: share of ε given to the counts (the rest goes to the sums), in (0, 1). Default 0.5. */
   budgetSplit?: number;
 }
 
@@ -44,9 +54,14 @@ export class PrivateL1Kde extends L1KdeStructure {
     super(state);
   }
 
-  /** Share of ε given to the counts. */
-  get budgetSplit(): number {
-    return this.state.budgetSplit!;
+  /** The tree's construction: 'midpoint' (default) or 'paper'. */
+  get variant(): Variant {
+    return this.state.variant!;
+  }
+
+  /** Variant 'paper': share of ε given to the counts; null for 'midpoint' (allocated per level). */
+  get budgetSplit(): number | null {
+    return this.state.budgetSplit;
   }
 
   /**
@@ -98,20 +113,54 @@ export class PrivateL1Kde extends L1KdeStructure {
 
   /**
    * Closed-form standard deviation of the noise in the answer at y (exact for the discrete
-   * Laplace variances actually used): √(Σ_j γ_j² · L_j · (Var_sum + u_j²·Var_count)), with u_j
-   * the grid coordinate of y_j and L_j = L, or L + 1 when the own leaf is read. The
-   * deterministic leaf bias is not included. Synchronous.
+   * Laplace variances actually used); the deterministic leaf bias is not included. Synchronous.
+   * The query reads, per coordinate j (γ_j the grid step, u_j the grid coordinate of y_j), the
+   * path's sibling V at every level and the own leaf when it lies on one side of u_j, each with a
+   * sign σ_V (+ below u, − above) and adds σ_V·(u_j·c_V − s_V). Its noise is linear in the
+   * released values:
+   *   'midpoint':  Σ_V ±s̃′_V + Σ_V σ_V (u_j − edge_V)·c̃_V     'paper':  Σ_V σ_V (u_j·c̃_V − s̃_V)
+   * so its variance is γ_j² times Σ coef²·Var over the released nodes, or, with consistency, the
+   * same for the fitted values (lib/dp/consistency.ts, queryVariance).
    * @param y d finite numbers.
    */
   errorStd(y: ArrayLike<number>): number {
     const st = this.state;
     const v = checkPoint(y, 'y', st.shape.d);
-    const varC = noiseVariance(st.countNoise);
-    const varS = noiseVariance(st.sumNoise!);
+    const { levels: L, gridBits: q } = st.shape;
+    const varC = st.countNoise.map(noiseVariance);
+    const varS = st.sumNoise!.map(noiseVariance);
+    const level = (node: number) => 31 - Math.clz32(node);
+    const raw = (w: Map<number, number>, vars: number[]) => {
+      let t = 0;
+      for (const [node, c] of w) t += c * c * vars[level(node) - 1];
+      return t;
+    };
+    // The fit touches the counts, and the sums only of the 'paper' tree.
+    const fitted = (w: Map<number, number>, vars: number[]) => (st.consistency ? queryVariance(w, L, vars) : raw(w, vars));
     let total = 0;
     for (let j = 0; j < st.shape.d; j++) {
-      const { u, gamma, leafTerm } = gridCoord(st.shape, j, v[j]);
-      total += gamma * gamma * (st.shape.levels + (leafTerm ? 1 : 0)) * (varS + u * u * varC);
+      const { u, gamma, leaf } = gridCoord(st.shape, j, v[j]);
+      const wc = new Map<number, number>(), ws = new Map<number, number>();
+      const read = (node: number, sign: number) => {
+        const l = level(node);
+        const W = 2 ** (q - l);
+        const a = (node - 2 ** l) * W;
+        if (st.variant === 'paper') {
+          wc.set(node, sign * u);
+          ws.set(node, -sign);
+        } else {
+          wc.set(node, sign * (u - ((node & 1) === 0 ? a + W - 1 : a)));
+          ws.set(node, 1);  // ±1: only its square matters (edge-relative sums are never fitted)
+        }
+      };
+      for (let l = 1; l <= L; l++) {
+        const idx = (2 ** L + leaf) >> (L - l);
+        read(idx ^ 1, idx & 1 ? 1 : -1);
+      }
+      const first = leaf * 2 ** (q - L), last = first + 2 ** (q - L) - 1;
+      if (u >= last) read(2 ** L + leaf, 1);
+      else if (u <= first) read(2 ** L + leaf, -1);
+      total += gamma * gamma * (fitted(wc, varC) + (st.variant === 'paper' ? fitted(ws, varS) : raw(ws, varS)));
     }
     return Math.sqrt(total);
   }
@@ -136,13 +185,15 @@ export class PrivateL1Kde extends L1KdeStructure {
  * built on a worker thread, then exact discrete Laplace noise from the OS CSPRNG is added in
  * TypeScript in chunks between event-loop turns (≈ 2·d·2^{L+1} draws; a few million per second).
  * @param X [n, d] points: a tensor `{ data: Float64Array | Float32Array, shape: [n, d] }` or an
- *   array of rows. Values outside the range are clamped (part of the mechanism); NaN is refused.
- * @param options epsilon, range (required); levels (required for 'add-remove'); gridBits,
- *   neighbour, budgetSplit, accountant, label; seed + insecureDeterministic for tests only.
+ *   array of rows. Values outside the range are clamped and NaN maps to the range's lower end
+ *   (both part of the mechanism: neither is refused, which would reveal where they are).
+ * @param options epsilon, range (required); levels or maxRows (one is required for
+ *   'add-remove'); gridBits, neighbour, variant, budgetSplit ('paper'), accountant, label;
+ *   seed + insecureDeterministic for tests only.
  * @returns a Promise of a {@link PrivateL1Kde}.
- * @throws TypeError / RangeError for bad arguments (NaN in X included); LemmaError ERR_BUDGET
+ * @throws TypeError / RangeError for bad arguments; LemmaError ERR_BUDGET
  *   (the accountant refused: nothing is built), ERR_SHAPE, ERR_RANGE (ε too small for the grid,
- *   or n·2^gridBits ≥ 2^53), ERR_OOM.
+ *   or more rows than maxRows), ERR_OOM.
  * @example
  * const budget = lemma.dp.accountant({ epsilon: 1 });
  * const kde = await lemma.dp.l1Kde({ data: X, shape: [n, 4] }, { epsilon: 1, range: 1, levels: 16, accountant: budget });

@@ -1,29 +1,61 @@
 /**
  * Internals shared by the private L1 KDE structures (lib/dp/l1-kde.ts, lib/dp/baseline.ts):
- * option parsing, the budget split and noise scales, the exact native build, the noise, and the
- * release document. See native/dp/dp.h for the tree layout and spec dp-kde-l1.md §4.
+ * option parsing, the budget allocation and noise scales, the exact native build, the noise, and
+ * the release document. See native/dp/dp.h for the tree layout and spec dp-kde-l1.md §4.
  *
- * Privacy bookkeeping, per coordinate tree, in grid units (values x̄ ∈ {0 .. 2^q − 1}); the
- * released nodes are levels 1..L (the root is never read by a query, so it is not released):
- *   add-remove:  Δ_count = L,   Δ_sum = L·(2^q − 1)       (one point touches one node per level)
- *   replace:     Δ_count = 2L,  Δ_sum = 2L·(2^q − 1)      (conservative, spec §4.5)
- * Tree: ε_count = ε·split/d and ε_sum = ε·(1 − split)/d per coordinate (basic composition over
- * the d trees and the two parts: d·(ε_count + ε_sum) = ε). Baseline: counts only, ε/d each.
+ * Values are quantised to the public grid x̄ ∈ {0 .. 2^q − 1}; per coordinate a complete binary
+ * tree over the grid stores, for every node v of levels 1..L (the root is never read by a query,
+ * so it is not released), a count c_v and a distance sum. Node v at level ℓ covers the W_ℓ = 2^{q−ℓ}
+ * grid values [a_v, e_v] (e_v = a_v + W_ℓ − 1).
+ *
+ * Variant 'midpoint' (the default). The distance sum of v is measured from v's edge that faces
+ * its sibling (the parent's midpoint): s′_v = Σ (e_v − x̄) for a left child, Σ (x̄ − a_v) for a
+ * right child. One point moves one node per level, so per level and coordinate:
+ *   add-remove:  Δc_ℓ = 1,  Δs_ℓ = W_ℓ − 1          replace: twice both
+ * (0 when W_ℓ = 1: such sums are always 0 and are released exactly, with no noise and no budget).
+ * A query reads, per level, the path node's sibling V, entirely on one side of u, and adds
+ * s̃′_V + |u − edge_V|·c̃_V with |u − edge_V| ≤ W_ℓ: still two reads per level, exact without
+ * noise, and the sum's sensitivity shrinks with the level instead of being the whole range.
+ * Each (part, level) is its own discrete Laplace mechanism with ε_k = ε·share_k/d; basic
+ * composition over the 2L parts and the d coordinates gives ε when Σ share_k ≤ 1. The answer's
+ * noise variance is Σ_k coef_k²·2(Δ_k/ε_k)² (≈ discrete Laplace) with coef = W_ℓ for counts and 1
+ * for sums; minimising Σ_k a_k²/ε_k² subject to Σ_k ε_k = B (a_k = coef_k·Δ_k) gives, by Lagrange,
+ * ε_k ∝ a_k^{2/3} and the minimum (Σ_k a_k^{2/3})³/B², a geometric allocation (more budget to the
+ * wide upper levels). Shares are rounded down to multiples of 2⁻⁴⁰, so they sum to at most 1.
+ * For storage the released s̃′ are turned back into sums from 0 (s̃ = e_V·c̃ − s̃′ for a left child,
+ * a_V·c̃ + s̃′ for a right child: post-processing), which the native query reads unchanged:
+ * −(u·c̃ − s̃) = s̃′ + (a_V − u)·c̃ for a right sibling, and likewise on the left.
+ *
+ * Variant 'paper' (the earlier reconstruction, kept for the record): sums from 0, one scale per
+ * part for the whole tree,
+ *   add-remove:  Δ_count = L,   Δ_sum = L·(2^q − 1)       replace: twice both
+ * with ε_count = ε·split/d and ε_sum = ε·(1 − split)/d per coordinate.
+ * Baseline: counts only, Δ = L (2L), ε/d per coordinate.
  * Scales λ = Δ/ε_part are computed as exact rationals from the doubles given and rounded up
  * only if they do not fit 45-bit integers.
+ *
+ * After the release, answers may come from its least-squares consistent fit (lib/dp/consistency.ts):
+ * post-processing, so the release itself (what the document stores) is unchanged.
+ * Side channels: NaN quantises to the range's lower end inside the mechanism (no refusal that
+ * would locate it); messages about X name positions and types, never values; the exactness
+ * limit of the sums is decided from the public maxRows, and the only data-dependent refusal
+ * (n > maxRows) does not state n.
  */
 import { LemmaError } from '../errors.js';
 import { native } from '../binding.js';
 import type { FloatArray, NativeDpParams } from '../binding.js';
 import { checkTensor, privateData } from '../tensor.js';
-import { checkInteger, checkNumber, checkOneOf, checkOptions, expected, is } from '../validation/index.js';
+import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, expected, is } from '../validation/index.js';
 import { PrivacyAccountant } from './accountant.js';
 import { DiscreteLaplaceSampler, discreteLaplaceVariance, doubleToRational, MAX_SCALE_PART, rationalScale } from './discrete-laplace.js';
 import type { RationalScale } from './discrete-laplace.js';
+import { makeConsistent } from './consistency.js';
 import { RandomSource, randomSourceFromOptions } from './random.js';
 
 export type Neighbour = 'add-remove' | 'replace';
 export const NEIGHBOURS: readonly Neighbour[] = ['add-remove', 'replace'];
+export type Variant = 'midpoint' | 'paper';
+export const VARIANTS: readonly Variant[] = ['midpoint', 'paper'];
 
 /** One R (every coordinate in [0, R]), one pair [lo, hi] for every coordinate, or d pairs. */
 export type RangeOption = number | readonly [number, number] | ReadonlyArray<readonly [number, number]>;
@@ -47,13 +79,22 @@ export interface TreeShape {
 /** A released structure's state: public parameters and noisy integers only. */
 export interface TreeState {
   structure: 'tree' | 'baseline';
+  /** The tree's construction (null for the baseline). */
+  variant: Variant | null;
   shape: TreeShape;
-  /** [d, 2^{L+1}] noisy counts (slots 0, 1 of each coordinate are 0 and never read). */
+  /** [d, 2^{L+1}] the counts the query reads: the released ones, or their consistent fit (slots 0, 1 are 0). */
   cnt: Float64Array;
-  /** [d, 2^{L+1}] noisy sums in grid units (tree only). */
+  /** The noisy counts as released (integers; the same array as `cnt` without consistency). */
+  cntReleased: Float64Array;
+  /** Whether the query arrays are the consistent (least-squares) fit of the release. */
+  consistency: boolean;
+  /** [d, 2^{L+1}] noisy sums from 0 in grid units, what the query reads (tree only). */
   sum: Float64Array | null;
-  countNoise: NoisePart;
-  sumNoise: NoisePart | null;
+  /** The sums as released: edge-relative s̃′ ('midpoint') or the same array as `sum` ('paper'). */
+  sumReleased: Float64Array | null;
+  /** The noise of each level 1..L (index ℓ − 1); 'paper' and the baseline use one part throughout. */
+  countNoise: NoisePart[];
+  sumNoise: NoisePart[] | null;
   epsilon: number;
   neighbour: Neighbour;
   budgetSplit: number | null;
@@ -61,12 +102,15 @@ export interface TreeState {
   bandCounts: 'independent' | 'prefix' | null;
 }
 
-/** The discrete Laplace noise of one part (counts or sums), per node. */
+/**
+ * The discrete Laplace noise of one part (counts or sums) at one level, per node. A part of
+ * sensitivity 0 (sums of one-grid-value nodes, always 0) has t = 0: no noise, no budget.
+ */
 export interface NoisePart {
   /** Scale λ = t/s: P(Z = z) ∝ exp(−|z|·s/t). */
   t: number;
   s: number;
-  /** L1 sensitivity of this part of one coordinate tree, in grid units. */
+  /** L1 sensitivity of this part (of one level, or of the whole tree for 'paper'), in grid units. */
   sensitivity: number;
 }
 
@@ -84,8 +128,12 @@ export function nativeParams(shape: TreeShape, extra: Partial<NativeDpParams> = 
 
 // ----------------------------------------------------------------------------------- inputs
 
-/** Checks points [n, d] and returns a flat row-major array (rows are copied into a Float64Array). */
-export function checkPoints(X: unknown, name: string, d?: number): { data: FloatArray; n: number; d: number; copied: boolean } {
+/**
+ * Checks points [n, d] and returns a flat row-major array (rows are copied into a Float64Array).
+ * With `privateValues` (the data X) messages name positions and types, never the values.
+ */
+export function checkPoints(X: unknown, name: string, d?: number, privateValues = false): { data: FloatArray; n: number; d: number; copied: boolean } {
+  const message = (what: string, where: string, v: unknown) => (privateValues ? expectedPrivate(what, where, v) : expected(what, where, v));
   if (Array.isArray(X)) {
     const n = X.length;
     if (n === 0 && d === undefined) {
@@ -95,12 +143,12 @@ export function checkPoints(X: unknown, name: string, d?: number): { data: Float
     const data = new Float64Array(n * (dd ?? 0));
     for (let i = 0; i < n; i++) {
       const row = X[i] as unknown;
-      if (!(Array.isArray(row) || ArrayBuffer.isView(row))) throw new TypeError(expected('an array of numbers', `${name}[${i}]`, row));
+      if (!(Array.isArray(row) || ArrayBuffer.isView(row))) throw new TypeError(message('an array of numbers', `${name}[${i}]`, row));
       const r = row as ArrayLike<unknown>;
-      if (r.length !== dd) throw new LemmaError('ERR_SHAPE', expected(`a row of ${dd} numbers`, `${name}[${i}]`, row));
+      if (r.length !== dd) throw new LemmaError('ERR_SHAPE', message(`a row of ${dd} numbers`, `${name}[${i}]`, row) + (privateValues ? ` (${r.length} values)` : ''));
       for (let j = 0; j < dd; j++) {
         const v = r[j];
-        if (typeof v !== 'number') throw new TypeError(expected('a number', `${name}[${i}][${j}]`, v));
+        if (typeof v !== 'number') throw new TypeError(message('a number', `${name}[${i}][${j}]`, v));
         data[i * dd + j] = v;
       }
     }
@@ -116,13 +164,10 @@ export function checkPoints(X: unknown, name: string, d?: number): { data: Float
   return { data, n, d: dd, copied: data !== t.data };
 }
 
-/** Throws RangeError at the first NaN (±∞ are allowed: they clamp to the range). */
-export function rejectNaN(data: FloatArray, d: number, name: string): void {
-  for (let i = 0; i < data.length; i++) {
-    if (data[i] !== data[i]) {
-      throw new RangeError(expected('a number that is not NaN', `${name}[${Math.floor(i / d)}, ${i % d}]`, data[i]));
-    }
-  }
+/** The message formatter for private data: the position and the type, never the value. */
+function expectedPrivate(what: string, name: string, value: unknown): string {
+  const type = value === null ? 'null' : Array.isArray(value) ? 'array' : ArrayBuffer.isView(value) ? value.constructor.name : typeof value;
+  return `Expected ${what} for ${name} but received a value of type ${type} (private data: the value is not shown)`;
 }
 
 /** Queries Y [q, d] as a Float64Array (copied when needed); every value must be finite. */
@@ -197,15 +242,28 @@ export interface CommonOptions {
   /** Public data range: R (coordinates in [0, R]), [lo, hi] for all, or per coordinate. */
   range: RangeOption;
   /**
-   * Tree depth L (1..26; 2^L leaves of width range/2^L). Required with neighbour 'add-remove',
-   * where n is private and a depth derived from it would reveal ⌈log₂ n⌉; with 'replace' it
-   * defaults to ⌈log₂ n⌉ (n is public under replace-one).
+   * Tree depth L (1..26; 2^L leaves of width range/2^L). With neighbour 'add-remove' it comes
+   * from `levels` or from the public bound `maxRows` (⌈log₂ maxRows⌉), never from the private n;
+   * with 'replace' it defaults to ⌈log₂ n⌉ (n is public under replace-one).
    */
   levels?: number;
+  /**
+   * A public upper bound on the number of rows. It sets the default depth under 'add-remove' and
+   * the exactness limit of the sums (maxRows·(2^gridBits − 1) < 2^53). A dataset with more rows is
+   * refused (ERR_RANGE, without its size): the one data-dependent refusal, so choose it from
+   * public knowledge. Default: the largest count the sums hold exactly, ⌊(2^53 − 1)/(2^q − 1)⌋.
+   */
+  maxRows?: number;
   /** Grid resolution q (values quantised to 2^q levels per coordinate), levels..32; default max(20, levels). */
   gridBits?: number;
   /** Neighbouring datasets: 'add-remove' (default; one point added or removed) or 'replace'. */
   neighbour?: Neighbour;
+  /**
+   * Answer from the least-squares consistent fit of the released tree (default true): free
+   * post-processing (lib/dp/consistency.ts). Applies to the counts (and to the 'paper' tree's sums
+   * from 0); the release document keeps the raw noisy integers and records this choice.
+   */
+  consistency?: boolean;
   /**
    * Charge ε to this budget after the options are validated and before the data is touched
    * (refused with ERR_BUDGET: nothing is built). The charge is not refunded if the build then
@@ -222,15 +280,17 @@ export interface CommonOptions {
 
 export interface Plan {
   structure: 'tree' | 'baseline';
+  variant: Variant | null;
+  consistency: boolean;
   shape: TreeShape;
-  n: number;
+  maxRows: number;
   epsilon: number;
   neighbour: Neighbour;
   budgetSplit: number | null;
   alpha: number | null;
   bandCounts: 'independent' | 'prefix' | null;
-  countNoise: NoisePart;
-  sumNoise: NoisePart | null;
+  countNoise: NoisePart[];
+  sumNoise: NoisePart[] | null;
   accountant: PrivacyAccountant | null;
   label: string;
   rng: RandomSource;
@@ -242,10 +302,21 @@ export function depthFor(n: number): number {
   return L;
 }
 
-/** Δ of one coordinate tree for a part, in grid units. */
+/** Δ of one coordinate tree for a part of the 'paper' variant, in grid units. */
 export function sensitivities(levels: number, gridBits: number, neighbour: Neighbour): { count: number; sum: number } {
   const k = neighbour === 'replace' ? 2 : 1;
   return { count: k * levels, sum: k * levels * gridTop(gridBits) };
+}
+
+/** Per-level Δ of the 'midpoint' variant (index ℓ − 1): counts k, edge-relative sums k·(W_ℓ − 1). */
+export function levelSensitivities(levels: number, gridBits: number, neighbour: Neighbour): { count: number[]; sum: number[] } {
+  const k = neighbour === 'replace' ? 2 : 1;
+  const count: number[] = [], sum: number[] = [];
+  for (let l = 1; l <= levels; l++) {
+    count.push(k);
+    sum.push(k * (2 ** (gridBits - l) - 1));
+  }
+  return { count, sum };
 }
 
 /** λ = Δ·d / (ε·share) as a rational t/s (share = shareNum/shareDen), rounded up if needed. */
@@ -260,16 +331,50 @@ export function partScale(delta: number, d: number, epsilon: number, shareNum: b
   return { t, s };
 }
 
-export function noiseParts(structure: 'tree' | 'baseline', shape: TreeShape, epsilon: number, neighbour: Neighbour, budgetSplit: number | null): { countNoise: NoisePart; sumNoise: NoisePart | null } {
-  const sens = sensitivities(shape.levels, shape.gridBits, neighbour);
+const SHARE_BITS = 40n;
+
+/**
+ * The 'midpoint' allocation (see the module comment): share_k ∝ (coef_k·Δ_k)^{2/3} over the
+ * counts and sums of every level, rounded down to multiples of 2⁻⁴⁰ (so Σ share_k ≤ 1).
+ */
+export function midpointShares(levels: number, gridBits: number, neighbour: Neighbour): { count: bigint[]; sum: bigint[]; den: bigint } {
+  const sens = levelSensitivities(levels, gridBits, neighbour);
+  const wc = sens.count.map((dc, i) => (2 ** (gridBits - i - 1) * dc) ** (2 / 3));
+  const ws = sens.sum.map((ds) => ds ** (2 / 3));
+  const total = [...wc, ...ws].reduce((a, b) => a + b, 0);
+  const den = 1n << SHARE_BITS;
+  const share = (w: number) => BigInt(Math.floor((w / total) * Number(den)));
+  return { count: wc.map(share), sum: ws.map(share), den };
+}
+
+export function noiseParts(structure: 'tree' | 'baseline', variant: Variant | null, shape: TreeShape, epsilon: number,
+  neighbour: Neighbour, budgetSplit: number | null): { countNoise: NoisePart[]; sumNoise: NoisePart[] | null } {
+  const L = shape.levels;
+  const repeat = (part: NoisePart) => Array.from({ length: L }, () => ({ ...part }));
+  const sens = sensitivities(L, shape.gridBits, neighbour);
   if (structure === 'baseline') {
-    return { countNoise: { ...partScale(sens.count, shape.d, epsilon, 1n, 1n, 'count'), sensitivity: sens.count }, sumNoise: null };
+    return { countNoise: repeat({ ...partScale(sens.count, shape.d, epsilon, 1n, 1n, 'count'), sensitivity: sens.count }), sumNoise: null };
   }
-  const split = doubleToRational(budgetSplit!);
+  if (variant === 'paper') {
+    const split = doubleToRational(budgetSplit!);
+    return {
+      countNoise: repeat({ ...partScale(sens.count, shape.d, epsilon, split.num, split.den, 'count'), sensitivity: sens.count }),
+      sumNoise: repeat({ ...partScale(sens.sum, shape.d, epsilon, split.den - split.num, split.den, 'sum'), sensitivity: sens.sum }),
+    };
+  }
+  const ls = levelSensitivities(L, shape.gridBits, neighbour);
+  const sh = midpointShares(L, shape.gridBits, neighbour);
+  const part = (delta: number, share: bigint, what: string): NoisePart =>
+    delta === 0 ? { t: 0, s: 1, sensitivity: 0 } : { ...partScale(delta, shape.d, epsilon, share, sh.den, what), sensitivity: delta };
   return {
-    countNoise: { ...partScale(sens.count, shape.d, epsilon, split.num, split.den, 'count'), sensitivity: sens.count },
-    sumNoise: { ...partScale(sens.sum, shape.d, epsilon, split.den - split.num, split.den, 'sum'), sensitivity: sens.sum },
+    countNoise: ls.count.map((dc, i) => part(dc, sh.count[i], `level-${i + 1} count`)),
+    sumNoise: ls.sum.map((ds, i) => part(ds, sh.sum[i], `level-${i + 1} sum`)),
   };
+}
+
+/** The largest row count whose sums stay exact in fp64: n·(2^q − 1) < 2^53. */
+export function exactRowLimit(gridBits: number): number {
+  return Math.floor((2 ** 53 - 1) / gridTop(gridBits));
 }
 
 /** Validates everything and computes the scales; draws nothing and charges nothing. */
@@ -278,21 +383,35 @@ export function plan(structure: 'tree' | 'baseline', n: number, d: number, optio
   const epsilon = checkNumber(opts.epsilon, 'options.epsilon', { min: 0, exclusiveMin: true });
   const { lo, hi } = parseRange(opts.range, d, 'options.range');
   const neighbour = checkOneOf(opts.neighbour ?? 'add-remove', 'options.neighbour', NEIGHBOURS);
+  const maxRowsGiven = opts.maxRows === undefined ? undefined : checkInteger(opts.maxRows, 'options.maxRows', 1, Number.MAX_SAFE_INTEGER);
   let levels: number;
-  if (opts.levels === undefined && neighbour === 'replace') {
-    levels = depthFor(n);
-  } else if (opts.levels === undefined) {
-    throw new TypeError(expected(`an integer between 1 and ${MAX_LEVELS} (required with neighbour 'add-remove': a depth derived from n would reveal n)`, 'options.levels', undefined));
-  } else {
+  if (opts.levels !== undefined) {
     levels = checkInteger(opts.levels, 'options.levels', 1, MAX_LEVELS);
+  } else if (maxRowsGiven !== undefined) {
+    levels = depthFor(maxRowsGiven);
+  } else if (neighbour === 'replace') {
+    levels = depthFor(n);
+  } else {
+    throw new TypeError(expected(`an integer between 1 and ${MAX_LEVELS}, or a public bound options.maxRows (required with neighbour 'add-remove': a depth derived from n would reveal n)`, 'options.levels', undefined));
   }
   const gridBits = opts.gridBits === undefined ? Math.max(DEFAULT_GRID_BITS, levels) : checkInteger(opts.gridBits, 'options.gridBits', levels, MAX_GRID_BITS);
+  const limit = exactRowLimit(gridBits);
+  if (maxRowsGiven !== undefined && maxRowsGiven > limit) {
+    throw new RangeError(expected(`at most ${limit} rows for gridBits = ${gridBits} (maxRows·(2^gridBits − 1) < 2^53 keeps the sums exact; lower gridBits)`, 'options.maxRows', maxRowsGiven));
+  }
+  const maxRows = maxRowsGiven ?? limit;
+  let variant: Variant | null = null;
   let budgetSplit: number | null = null;
   let alpha: number | null = null;
   let bandCounts: 'independent' | 'prefix' | null = null;
   if (structure === 'tree') {
-    budgetSplit = opts.budgetSplit === undefined ? 0.5 : checkNumber(opts.budgetSplit, 'options.budgetSplit', { min: 0, max: 1 });
-    if (budgetSplit === 0 || budgetSplit === 1) throw new RangeError(expected('a number strictly between 0 and 1', 'options.budgetSplit', budgetSplit));
+    variant = checkOneOf(opts.variant ?? 'midpoint', 'options.variant', VARIANTS);
+    if (variant === 'paper') {
+      budgetSplit = opts.budgetSplit === undefined ? 0.5 : checkNumber(opts.budgetSplit, 'options.budgetSplit', { min: 0, max: 1 });
+      if (budgetSplit === 0 || budgetSplit === 1) throw new RangeError(expected('a number strictly between 0 and 1', 'options.budgetSplit', budgetSplit));
+    } else if (opts.budgetSplit !== undefined) {
+      throw new RangeError(expected("no budgetSplit with variant 'midpoint' (it allocates ε over levels and parts itself; budgetSplit applies to variant 'paper')", 'options.budgetSplit', opts.budgetSplit));
+    }
   } else {
     alpha = opts.alpha === undefined ? 0.5 : checkNumber(opts.alpha, 'options.alpha', { min: 0, max: 16, exclusiveMin: true });
     bandCounts = checkOneOf(opts.bandCounts ?? 'independent', 'options.bandCounts', ['independent', 'prefix'] as const);
@@ -304,13 +423,11 @@ export function plan(structure: 'tree' | 'baseline', n: number, d: number, optio
   }
   const label = opts.label === undefined ? `dp.${structure === 'tree' ? 'l1Kde' : 'baselineL1Kde'}` : opts.label;
   if (typeof label !== 'string') throw new TypeError(expected('a string', 'options.label', label));
+  const consistency = opts.consistency === undefined ? true : checkBoolean(opts.consistency, 'options.consistency');
   const rng = randomSourceFromOptions(opts, 'options');
-  if (n * gridTop(gridBits) >= 2 ** 53) {
-    throw new LemmaError('ERR_RANGE', `n·(2^gridBits − 1) must stay below 2^53 for exact sums (n = ${n}, gridBits = ${gridBits}); lower gridBits`);
-  }
   const shape: TreeShape = { d, levels, gridBits, lo, hi };
-  const { countNoise, sumNoise } = noiseParts(structure, shape, epsilon, neighbour, budgetSplit);
-  return { structure, shape, n, epsilon, neighbour, budgetSplit, alpha, bandCounts, countNoise, sumNoise, accountant: acc, label, rng };
+  const { countNoise, sumNoise } = noiseParts(structure, variant, shape, epsilon, neighbour, budgetSplit);
+  return { structure, variant, consistency, shape, maxRows, epsilon, neighbour, budgetSplit, alpha, bandCounts, countNoise, sumNoise, accountant: acc, label, rng };
 }
 
 function allocTree(shape: TreeShape): Float64Array {
@@ -337,25 +454,78 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Adds one independent discrete Laplace draw to every released slot (levels 1..L: slots
- * 2..2^{L+1}−1 of each coordinate), in place, so the exact values do not survive. Yields to the
+ * 2..2^{L+1}−1 of each coordinate), with the scale of the slot's level, in place, so the exact
+ * values do not survive. Parts of sensitivity 0 hold exact zeros and get no noise. Yields to the
  * event loop between chunks of 65 536 draws.
  */
-export async function addNoise(arr: Float64Array, shape: TreeShape, part: NoisePart, rng: RandomSource): Promise<void> {
+export async function addNoise(arr: Float64Array, shape: TreeShape, parts: readonly NoisePart[], rng: RandomSource): Promise<void> {
   const N = slots(shape.levels);
-  const sampler = new DiscreteLaplaceSampler(part, rng);
-  for (let j = 0; j < shape.d; j++) {
-    for (let v = 2; v < N; v += NOISE_CHUNK) {
-      sampler.addTo(arr, j * N + v, j * N + Math.min(N, v + NOISE_CHUNK));
-      await yieldToLoop();
+  for (let l = 1; l <= shape.levels; l++) {
+    const part = parts[l - 1];
+    if (part.sensitivity === 0) continue;
+    const sampler = new DiscreteLaplaceSampler(part, rng);
+    for (let j = 0; j < shape.d; j++) {
+      const end = j * N + 2 ** (l + 1);
+      for (let v = j * N + 2 ** l; v < end; v += NOISE_CHUNK) {
+        sampler.addTo(arr, v, Math.min(end, v + NOISE_CHUNK));
+        await yieldToLoop();
+      }
     }
   }
 }
 
+/** Grid interval [a, e] of heap node v at level l (W = 2^{q−l} values). */
+function nodeEnds(v: number, l: number, gridBits: number): [number, number] {
+  const W = 2 ** (gridBits - l);
+  const a = (v - 2 ** l) * W;
+  return [a, a + W - 1];
+}
+
+/**
+ * Exact sums from 0 → edge-relative sums s′ (new array): Σ (e_v − x̄) = e_v·c − s for a left child
+ * (even v), Σ (x̄ − a_v) = s − a_v·c for a right child. Integers below 2^53 (c·e_v < n·2^q).
+ */
+export function toEdgeRelative(cnt: Float64Array, sum: Float64Array, shape: TreeShape): Float64Array {
+  const N = slots(shape.levels);
+  const out = new Float64Array(cnt.length);
+  for (let j = 0; j < shape.d; j++) {
+    for (let l = 1; l <= shape.levels; l++) {
+      for (let v = 2 ** l; v < 2 ** (l + 1); v++) {
+        const [a, e] = nodeEnds(v, l, shape.gridBits);
+        const k = j * N + v;
+        out[k] = (v & 1) === 0 ? e * cnt[k] - sum[k] : sum[k] - a * cnt[k];
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Post-processing of a release: noisy edge-relative sums and counts → the sums from 0 the query
+ * reads (into `out` when given: a spare array of the same size).
+ */
+export function fromEdgeRelative(cnt: Float64Array, rel: Float64Array, shape: TreeShape, out: Float64Array = new Float64Array(cnt.length)): Float64Array {
+  const N = slots(shape.levels);
+  out.fill(0);
+  for (let j = 0; j < shape.d; j++) {
+    for (let l = 1; l <= shape.levels; l++) {
+      for (let v = 2 ** l; v < 2 ** (l + 1); v++) {
+        const [a, e] = nodeEnds(v, l, shape.gridBits);
+        const k = j * N + v;
+        out[k] = (v & 1) === 0 ? e * cnt[k] - rel[k] : a * cnt[k] + rel[k];
+      }
+    }
+  }
+  return out;
+}
+
 /** Validate → charge the budget → exact native build → noise in place. Returns the release state. */
 export async function buildPrivate(structure: 'tree' | 'baseline', X: unknown, options: unknown): Promise<TreeState> {
-  const pts = checkPoints(X, 'X');
-  rejectNaN(pts.data, pts.d, 'X');
+  const pts = checkPoints(X, 'X', undefined, true);
   const pl = plan(structure, pts.n, pts.d, options);
+  if (pts.n > pl.maxRows) {
+    throw new LemmaError('ERR_RANGE', `X has more rows than maxRows = ${pl.maxRows}, the public bound the sums' exactness and the depth rely on`);
+  }
   pl.accountant?.spend(pl.epsilon, pl.label);
   let exact: { cnt: Float64Array; sum: Float64Array };
   try {
@@ -363,18 +533,45 @@ export async function buildPrivate(structure: 'tree' | 'baseline', X: unknown, o
   } finally {
     if (pts.copied) pts.data.fill(0); // our own copy of the raw data: do not leave it behind
   }
+  // Edge-relative sums come from the exact counts, before the counts' noise touches them.
+  const rel = pl.variant === 'midpoint' ? toEdgeRelative(exact.cnt, exact.sum, pl.shape) : null;
   await addNoise(exact.cnt, pl.shape, pl.countNoise, pl.rng);
-  let sum: Float64Array | null = exact.sum;
-  if (pl.sumNoise) {
-    await addNoise(exact.sum, pl.shape, pl.sumNoise, pl.rng);
+  let sumReleased: Float64Array | null = null;
+  if (pl.variant === 'paper') {
+    await addNoise(exact.sum, pl.shape, pl.sumNoise!, pl.rng);
+    sumReleased = exact.sum;
   } else {
-    exact.sum.fill(0); // the baseline releases counts only
-    sum = null;
+    exact.sum.fill(0); // the exact sums from 0 are not released ('midpoint' releases s̃′, the baseline nothing)
+    if (rel) {
+      await addNoise(rel, pl.shape, pl.sumNoise!, pl.rng);
+      sumReleased = rel;
+    }
   }
-  return {
-    structure, shape: pl.shape, cnt: exact.cnt, sum, countNoise: pl.countNoise, sumNoise: pl.sumNoise,
-    epsilon: pl.epsilon, neighbour: pl.neighbour, budgetSplit: pl.budgetSplit, alpha: pl.alpha, bandCounts: pl.bandCounts,
-  };
+  return withQueryArrays({
+    structure, variant: pl.variant, shape: pl.shape, cntReleased: exact.cnt, sumReleased, consistency: pl.consistency,
+    countNoise: pl.countNoise, sumNoise: pl.sumNoise, epsilon: pl.epsilon, neighbour: pl.neighbour,
+    budgetSplit: pl.budgetSplit, alpha: pl.alpha, bandCounts: pl.bandCounts,
+  }, pl.variant === 'midpoint' ? exact.sum : undefined);
+}
+
+/** A copy of one part made consistent with its per-level noise variances. */
+function consistentCopy(values: Float64Array, shape: TreeShape, parts: readonly NoisePart[]): Float64Array {
+  const out = values.slice();
+  makeConsistent(out, shape.d, shape.levels, parts.map(noiseVariance));
+  return out;
+}
+
+/**
+ * The arrays the native query reads, from the release (post-processing only): the counts, or
+ * their consistent fit; the sums from 0 ('paper': as released, or their consistent fit;
+ * 'midpoint': rebuilt from the edge-relative sums and those counts).
+ */
+export function withQueryArrays(st: Omit<TreeState, 'cnt' | 'sum'>, spare?: Float64Array): TreeState {
+  const cnt = st.consistency ? consistentCopy(st.cntReleased, st.shape, st.countNoise) : st.cntReleased;
+  let sum: Float64Array | null = null;
+  if (st.variant === 'paper') sum = st.consistency ? consistentCopy(st.sumReleased!, st.shape, st.sumNoise!) : st.sumReleased;
+  else if (st.variant === 'midpoint') sum = fromEdgeRelative(cnt, st.sumReleased!, st.shape, spare);
+  return { ...st, cnt, sum };
 }
 
 // ------------------------------------------------------------------------ closed-form error
@@ -404,12 +601,15 @@ export function noiseVariance(part: NoisePart): number {
 /** The release: public parameters and noisy integers only (JSON-serialisable). */
 export interface L1KdeDocument {
   format: 'lemma.dp.l1-kde';
-  version: 1;
+  /** 2 (version 1 documents, 'paper' trees with one noise part per part, still load). */
+  version: 2;
   /** 'tree' (arXiv 2409.01688) or 'baseline' (Backurs et al. ICLR 2024). */
   structure: 'tree' | 'baseline';
+  /** Tree: 'midpoint' (sums from the edge facing the sibling) or 'paper' (sums from 0). */
+  variant?: Variant;
   epsilon: number;
   neighbour: Neighbour;
-  /** Tree: share of ε given to the counts. */
+  /** Tree, variant 'paper': share of ε given to the counts. */
   budgetSplit?: number;
   /** Baseline: band growth factor 1 + α. */
   alpha?: number;
@@ -420,12 +620,15 @@ export interface L1KdeDocument {
   gridBits: number;
   /** [lo, hi] per coordinate. */
   ranges: Array<[number, number]>;
-  noise: { mechanism: 'discrete-laplace'; counts: NoisePart; sums?: NoisePart };
+  /** The noise of levels 1..L (one entry per level). */
+  noise: { mechanism: 'discrete-laplace'; counts: NoisePart[]; sums?: NoisePart[] };
+  /** Post-processing the answers use: the least-squares consistent fit of the release (version 2; absent: false). */
+  consistency?: boolean;
   /** 'array': plain integer arrays; 'base64-float64le': each array's fp64 little-endian bytes. */
   encoding: 'array' | 'base64-float64le';
   /** Per coordinate, the nodes of levels 1..L in heap order (2^{L+1} − 2 integers). */
   counts: number[][] | string[];
-  /** Per coordinate, like counts, in grid units (tree only). */
+  /** Per coordinate, like counts, in grid units (tree only): the released sums (edge-relative for 'midpoint'). */
   sums?: number[][] | string[];
 }
 
@@ -448,7 +651,7 @@ export function toDocument(st: TreeState, options: unknown): L1KdeDocument {
   const encoding = checkOneOf(opts.encoding ?? 'array', 'options.encoding', ['array', 'base64-float64le'] as const);
   const doc: L1KdeDocument = {
     format: 'lemma.dp.l1-kde',
-    version: 1,
+    version: 2,
     structure: st.structure,
     epsilon: st.epsilon,
     neighbour: st.neighbour,
@@ -456,16 +659,18 @@ export function toDocument(st: TreeState, options: unknown): L1KdeDocument {
     levels: st.shape.levels,
     gridBits: st.shape.gridBits,
     ranges: Array.from(st.shape.lo, (lo, j) => [lo, st.shape.hi[j]] as [number, number]),
-    noise: { mechanism: 'discrete-laplace', counts: { ...st.countNoise } },
+    noise: { mechanism: 'discrete-laplace', counts: st.countNoise.map((p) => ({ ...p })) },
+    consistency: st.consistency,
     encoding,
-    counts: encodeArrays(st.cnt, st.shape, encoding),
+    counts: encodeArrays(st.cntReleased, st.shape, encoding),
   };
+  if (st.variant !== null) doc.variant = st.variant;
   if (st.budgetSplit !== null) doc.budgetSplit = st.budgetSplit;
   if (st.alpha !== null) doc.alpha = st.alpha;
   if (st.bandCounts !== null) doc.bandCounts = st.bandCounts;
-  if (st.sum && st.sumNoise) {
-    doc.noise.sums = { ...st.sumNoise };
-    doc.sums = encodeArrays(st.sum, st.shape, encoding);
+  if (st.sumReleased && st.sumNoise) {
+    doc.noise.sums = st.sumNoise.map((p) => ({ ...p }));
+    doc.sums = encodeArrays(st.sumReleased, st.shape, encoding);
   }
   return doc;
 }
@@ -497,18 +702,30 @@ function decodeArrays(v: unknown, shape: TreeShape, encoding: 'array' | 'base64-
 
 function checkNoisePart(v: unknown, name: string): NoisePart {
   if (!is.object(v)) throw new TypeError(expected('{ t, s, sensitivity }', name, v));
+  const sensitivity = checkInteger(v.sensitivity, `${name}.sensitivity`, 0, Number.MAX_SAFE_INTEGER);
   return {
-    t: checkInteger(v.t, `${name}.t`, 1, MAX_SCALE_PART),
+    t: checkInteger(v.t, `${name}.t`, sensitivity === 0 ? 0 : 1, MAX_SCALE_PART),
     s: checkInteger(v.s, `${name}.s`, 1, MAX_SCALE_PART),
-    sensitivity: checkInteger(v.sensitivity, `${name}.sensitivity`, 1, Number.MAX_SAFE_INTEGER),
+    sensitivity,
   };
+}
+
+/** Version 2: one part per level; version 1: one part for the whole tree (repeated per level). */
+function checkNoiseParts(v: unknown, name: string, levels: number, version: number): NoisePart[] {
+  if (version === 1) {
+    const p = checkNoisePart(v, name);
+    return Array.from({ length: levels }, () => ({ ...p }));
+  }
+  if (!Array.isArray(v) || v.length !== levels) throw new TypeError(expected(`an array of ${levels} noise parts (one per level)`, name, v));
+  return v.map((p, i) => checkNoisePart(p, `${name}[${i}]`));
 }
 
 /** Parses and checks a release document (self-consistency of every parameter included). */
 export function fromDocument(doc: unknown): TreeState {
   if (!is.object(doc)) throw new TypeError(expected('a release document object', 'doc', doc));
   if (doc.format !== 'lemma.dp.l1-kde') throw new RangeError(expected("format 'lemma.dp.l1-kde'", 'doc.format', doc.format));
-  if (doc.version !== 1) throw new RangeError(expected('version 1', 'doc.version', doc.version));
+  if (doc.version !== 1 && doc.version !== 2) throw new RangeError(expected('version 1 or 2', 'doc.version', doc.version));
+  const version = doc.version;
   const structure = checkOneOf(doc.structure, 'doc.structure', ['tree', 'baseline'] as const);
   const epsilon = checkNumber(doc.epsilon, 'doc.epsilon', { min: 0, exclusiveMin: true });
   const neighbour = checkOneOf(doc.neighbour, 'doc.neighbour', NEIGHBOURS);
@@ -518,12 +735,16 @@ export function fromDocument(doc: unknown): TreeState {
   const { lo, hi } = parseRange(doc.ranges, d, 'doc.ranges');
   const shape: TreeShape = { d, levels, gridBits, lo, hi };
   const encoding = checkOneOf(doc.encoding, 'doc.encoding', ['array', 'base64-float64le'] as const);
+  let variant: Variant | null = null;
   let budgetSplit: number | null = null;
   let alpha: number | null = null;
   let bandCounts: 'independent' | 'prefix' | null = null;
   if (structure === 'tree') {
-    budgetSplit = checkNumber(doc.budgetSplit, 'doc.budgetSplit', { min: 0, max: 1 });
-    if (budgetSplit === 0 || budgetSplit === 1) throw new RangeError(expected('a number strictly between 0 and 1', 'doc.budgetSplit', budgetSplit));
+    variant = version === 1 ? 'paper' : checkOneOf(doc.variant, 'doc.variant', VARIANTS);
+    if (variant === 'paper') {
+      budgetSplit = checkNumber(doc.budgetSplit, 'doc.budgetSplit', { min: 0, max: 1 });
+      if (budgetSplit === 0 || budgetSplit === 1) throw new RangeError(expected('a number strictly between 0 and 1', 'doc.budgetSplit', budgetSplit));
+    }
   } else {
     alpha = checkNumber(doc.alpha, 'doc.alpha', { min: 0, max: 16, exclusiveMin: true });
     bandCounts = checkOneOf(doc.bandCounts, 'doc.bandCounts', ['independent', 'prefix'] as const);
@@ -531,15 +752,28 @@ export function fromDocument(doc: unknown): TreeState {
   if (!is.object(doc.noise) || doc.noise.mechanism !== 'discrete-laplace') {
     throw new RangeError(expected("{ mechanism: 'discrete-laplace', ... }", 'doc.noise', doc.noise));
   }
-  const countNoise = checkNoisePart(doc.noise.counts, 'doc.noise.counts');
-  const sumNoise = structure === 'tree' ? checkNoisePart(doc.noise.sums, 'doc.noise.sums') : null;
+  const countNoise = checkNoiseParts(doc.noise.counts, 'doc.noise.counts', levels, version);
+  const sumNoise = structure === 'tree' ? checkNoiseParts(doc.noise.sums, 'doc.noise.sums', levels, version) : null;
   // The scales must be the ones these public parameters imply.
-  const want = noiseParts(structure, shape, epsilon, neighbour, budgetSplit);
-  const same = (a: NoisePart, b: NoisePart) => a.t === b.t && a.s === b.s && a.sensitivity === b.sensitivity;
+  const want = noiseParts(structure, variant, shape, epsilon, neighbour, budgetSplit);
+  const same = (a: NoisePart[], b: NoisePart[]) => a.every((p, i) => p.t === b[i].t && p.s === b[i].s && p.sensitivity === b[i].sensitivity);
   if (!same(countNoise, want.countNoise) || (sumNoise && !same(sumNoise, want.sumNoise!))) {
-    throw new RangeError(expected(`noise parameters implied by epsilon, neighbour, d, levels and gridBits (${JSON.stringify(want)})`, 'doc.noise', doc.noise));
+    throw new RangeError(expected('the noise parameters implied by epsilon, neighbour, variant, d, levels and gridBits', 'doc.noise', doc.noise));
   }
   const cnt = decodeArrays(doc.counts, shape, encoding, 'doc.counts');
-  const sum = structure === 'tree' ? decodeArrays(doc.sums, shape, encoding, 'doc.sums') : null;
-  return { structure, shape, cnt, sum, countNoise, sumNoise, epsilon, neighbour, budgetSplit, alpha, bandCounts };
+  const sumReleased = structure === 'tree' ? decodeArrays(doc.sums, shape, encoding, 'doc.sums') : null;
+  if (sumReleased && variant === 'midpoint') {
+    // Levels whose sums have sensitivity 0 are released exactly: they must be 0.
+    const N = slots(levels);
+    sumNoise!.forEach((p, i) => {
+      if (p.sensitivity !== 0) return;
+      for (let j = 0; j < d; j++) {
+        for (let v = 2 ** (i + 1); v < 2 ** (i + 2); v++) {
+          if (sumReleased[j * N + v] !== 0) throw new RangeError(`doc.sums[${j}]: level ${i + 1} has one-value nodes, whose edge-relative sums are 0`);
+        }
+      }
+    });
+  }
+  const consistency = doc.consistency === undefined ? false : checkBoolean(doc.consistency, 'doc.consistency');
+  return withQueryArrays({ structure, variant, shape, cntReleased: cnt, sumReleased, consistency, countNoise, sumNoise, epsilon, neighbour, budgetSplit, alpha, bandCounts });
 }

@@ -52,7 +52,8 @@ inline int64_t dp_slots(int levels) { return int64_t{2} << levels; }  // N = 2^{
 // Checks sizes (d ≥ 1, 1 ≤ L ≤ q ≤ 32, L ≤ 26, ranges finite with hi > lo, n·(2^q−1) < 2^53).
 Status dp_l1_check_params(const DpL1Params& p, bool for_build);
 
-// The grid value of x: NaN must be rejected by the caller; ±∞ and out-of-range values clamp.
+// The grid value of x: ±∞ and out-of-range values clamp; NaN maps to 0, the range's lower end (a
+// data-independent rule inside the mechanism: refusing would reveal where a NaN is).
 inline uint32_t dp_quantise(double x, double lo, double hi, int q) {
   double u = (x - lo) / (hi - lo);
   if (!(u > 0.0)) u = 0.0;
@@ -62,7 +63,7 @@ inline uint32_t dp_quantise(double x, double lo, double hi, int q) {
 }
 
 // Exact tree from X [n, d] row-major (fp32 or fp64). cnt, sum: [d, N] (fully overwritten).
-// Returns kRange if X holds a NaN. Fast path: bucket into leaves in int64, then sum upward;
+// Fast path: bucket into leaves in int64, then sum upward;
 // threads over coordinates. No copy of the quantised data outlives the call.
 Status dp_l1_build_cpu(const DpL1Params& p, const float* X, double* cnt, double* sum);
 Status dp_l1_build_cpu(const DpL1Params& p, const double* X, double* cnt, double* sum);

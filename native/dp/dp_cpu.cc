@@ -10,10 +10,8 @@
 //   brute force: Σ_i ‖x_i − y‖₁ in fp64 (test and benchmark oracle), threads over queries.
 // Tests: test/40.dp-tree.test.ts (against dp_ref.cc and brute force); bench: bench/node/dp.bench.ts.
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -120,7 +118,6 @@ Status build_impl(const DpL1Params& p, const T* X, double* cnt, double* sum) {
   // One (lazily filled) scratch slot per possible worker id: set_size() may change the pool
   // between here and the region, so size by the pool's hard cap, not by size().
   std::vector<std::vector<int64_t>> scratch(1024);
-  std::atomic<int64_t> nan_at{std::numeric_limits<int64_t>::max()};
   ThreadPool::parallel_for(d, [&](int64_t j, int w) {
     std::vector<int64_t>& sc = scratch[w];
     if (sc.empty()) sc.assign(2 * N, 0);
@@ -130,13 +127,7 @@ Status build_impl(const DpL1Params& p, const T* X, double* cnt, double* sum) {
     const double lo = p.lo[j], hi = p.hi[j];
     const int shift = q - L;
     for (int64_t i = 0; i < n; ++i) {
-      const double x = static_cast<double>(X[i * d + j]);
-      if (std::isnan(x)) {
-        int64_t cur = nan_at.load();
-        const int64_t at = i * d + j;
-        while (at < cur && !nan_at.compare_exchange_weak(cur, at)) {}
-        return;
-      }
+      const double x = static_cast<double>(X[i * d + j]);  // NaN quantises to 0 (the range's lower end)
       const uint32_t g = dp_quantise(x, lo, hi, q);
       const int64_t v = leaves + (g >> shift);
       c[v] += 1;
@@ -155,12 +146,6 @@ Status build_impl(const DpL1Params& p, const T* X, double* cnt, double* sum) {
     }
   });
   for (auto& sc : scratch) wipe(sc);
-  const int64_t bad = nan_at.load();
-  if (bad != std::numeric_limits<int64_t>::max()) {
-    std::fill(cnt, cnt + d * N, 0.0);
-    std::fill(sum, sum + d * N, 0.0);
-    return Status::Error(Code::kRange, "X" + cell(bad / d, bad % d) + " is NaN");
-  }
   return Status::Ok();
 }
 
@@ -184,8 +169,8 @@ Status dp_l1_check_params(const DpL1Params& p, bool for_build) {
   if (for_build) {
     const double top = static_cast<double>((uint64_t{1} << p.grid_bits) - 1);
     if (p.n < 0 || static_cast<double>(p.n) * top >= kTwo53)
-      return Status::Error(Code::kRange, "n·(2^gridBits − 1) must stay below 2^53 for exact sums (n = " +
-                                             std::to_string(p.n) + "); lower gridBits");
+      return Status::Error(Code::kRange, "n·(2^gridBits − 1) must stay below 2^53 for exact sums; lower gridBits "
+                                         "(the message omits n: it is private)");
   }
   if (!(p.alpha > 0.0) || !std::isfinite(p.alpha))
     return Status::Error(Code::kRange, "alpha must be a finite positive number");
@@ -300,7 +285,6 @@ Status dp_l1_brute_force(const DpL1Params& p, const double* X, const double* Y, 
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < d; ++j) {
         const double x = X[i * d + j];
-        if (std::isnan(x)) return Status::Error(Code::kRange, "X" + cell(i, j) + " is NaN");
         Xq[i * d + j] = p.lo[j] + g.gamma[j] * dp_quantise(x, p.lo[j], p.hi[j], p.grid_bits);
       }
     X = Xq.data();

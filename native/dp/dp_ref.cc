@@ -22,9 +22,7 @@ Status dp_l1_build_ref(const DpL1Params& p, const double* X, double* cnt, double
   std::vector<int64_t> c(static_cast<size_t>(p.d * N), 0), s(static_cast<size_t>(p.d * N), 0);
   for (int64_t i = 0; i < p.n; ++i) {
     for (int64_t j = 0; j < p.d; ++j) {
-      const double x = X[i * p.d + j];
-      if (std::isnan(x))
-        return Status::Error(Code::kRange, "X[" + std::to_string(i) + ", " + std::to_string(j) + "] is NaN");
+      const double x = X[i * p.d + j];  // NaN quantises to 0, like the fast path
       const uint64_t g = dp_quantise(x, p.lo[j], p.hi[j], q);
       for (int l = 1; l <= L; ++l) {
         const uint64_t width = uint64_t{1} << (q - l);
