@@ -6,8 +6,10 @@
  *             child process, so the peak RSS is the build's), and the exact native build alone
  *   query     queries/s at q = 10⁵ on that tree: CPU (threads), the single-thread oracle, the
  *             baseline, and CUDA when a GPU is usable
- *   error     RMSE against brute force vs ε for the tree and the baseline (both band modes), on
- *             uniform and clustered data; also at the n = 10⁶, d = 16 configuration
+ *   error     RMSE against brute force vs ε ∈ {0.25 … 8} for the tree (default 'midpoint' and
+ *             'paper' variants) and the baseline (both band modes, α ∈ {0.03, 0.1, 0.5}), on
+ *             uniform and clustered data, with the closed forms; also at the n = 10⁶, d = 16
+ *             configuration (ε = 1)
  * Writes bench/results/dp-<cpu>-<threads>t.jsonl (first line: the machine) and
  * bench/results/dp-error-vs-epsilon.svg + .md (the chart and its table).
  *   node --import tsx bench/node/dp.bench.ts [--quick] [--threads N]
@@ -176,8 +178,13 @@ async function main(): Promise<void> {
       est.forEach((e, i) => { s += (e - truth[i]) ** 2; m += truth[i]; });
       return { rmse: Math.sqrt(s / 100), relRmse: Math.sqrt(s / 100) / (m / 100) };
     };
-    if (bandCounts === 'independent') emit({ bench: 'dp-error-big', structure: 'tree', n: BIG.n, d: BIG.d, levels: BIG.levels, epsilon: 1, ...(await rm(kde)), errorStdAtFirstQuery: kde.errorStd(Array.from(Yq.data.subarray(0, BIG.d))) });
-    emit({ bench: 'dp-error-big', structure: `baseline (${bandCounts})`, n: BIG.n, d: BIG.d, levels: BIG.levels, epsilon: 1, ...(await rm(b)), errorStdAtFirstQuery: b.errorStd(Array.from(Yq.data.subarray(0, BIG.d))) });
+    if (bandCounts === 'independent') {
+      emit({ bench: 'dp-error-big', structure: 'tree (midpoint, fit)', n: BIG.n, d: BIG.d, levels: BIG.levels, epsilon: 1, ...(await rm(kde)), errorStdAtFirstQuery: kde.errorStd(Array.from(Yq.data.subarray(0, BIG.d))) });
+      const paper = await lemma.dp.l1Kde({ data: X, shape: [BIG.n, BIG.d] }, { ...opts, variant: 'paper', consistency: false });
+      emit({ bench: 'dp-error-big', structure: 'tree (paper, raw)', n: BIG.n, d: BIG.d, levels: BIG.levels, epsilon: 1, ...(await rm(paper)), errorStdAtFirstQuery: paper.errorStd(Array.from(Yq.data.subarray(0, BIG.d))) });
+      paper.dispose();
+    }
+    emit({ bench: 'dp-error-big', structure: `baseline (${bandCounts}, α = 0.5, fit)`, n: BIG.n, d: BIG.d, levels: BIG.levels, epsilon: 1, ...(await rm(b)), errorStdAtFirstQuery: b.errorStd(Array.from(Yq.data.subarray(0, BIG.d))) });
     b.dispose();
   }
   kde.dispose();
@@ -193,17 +200,27 @@ async function main(): Promise<void> {
     await native.dpL1BruteForce(Xe, Yq, truth, shape);
     const meanTruth = truth.reduce((a, b) => a + b, 0) / nq;
     const exactTree = await buildExact(Xe, En, shape);
-    for (const structure of ['tree', 'baseline (independent)', 'baseline (prefix)'] as const) {
+    // 'fit' = with consistency (the default), 'raw' = without; 'tree (paper, raw)' is the earlier construction as it was.
+    const configs: Array<{ structure: string; variant?: 'midpoint' | 'paper'; alpha?: number; bandCounts?: 'independent' | 'prefix'; consistency: boolean }> = [
+      { structure: 'tree (midpoint, fit)', variant: 'midpoint', consistency: true }, { structure: 'tree (midpoint, raw)', variant: 'midpoint', consistency: false },
+      { structure: 'tree (paper, fit)', variant: 'paper', consistency: true }, { structure: 'tree (paper, raw)', variant: 'paper', consistency: false },
+    ];
+    for (const bandCounts of ['independent', 'prefix'] as const) {
+      for (const alpha of quick ? [0.5] : [0.03, 0.1, 0.5]) configs.push({ structure: `baseline (${bandCounts}, α = ${alpha}, fit)`, alpha, bandCounts, consistency: true });
+      configs.push({ structure: `baseline (${bandCounts}, α = 0.5, raw)`, alpha: 0.5, bandCounts, consistency: false });
+    }
+    for (const c of configs) {
+      const { structure } = c;
       const free = new Float64Array(nq);
-      if (structure === 'tree') native.dpL1QuerySync(exactTree.cnt, exactTree.sum, Yq, free, shape);
-      else native.dpL1BaselineQuerySync(exactTree.cnt, Yq, free, { ...shape, alpha: 0.5, prefixBands: structure === 'baseline (prefix)' });
+      if (c.variant) native.dpL1QuerySync(exactTree.cnt, exactTree.sum, Yq, free, shape);
+      else native.dpL1BaselineQuerySync(exactTree.cnt, Yq, free, { ...shape, alpha: c.alpha, prefixBands: c.bandCounts === 'prefix' });
       const noiseFreeRmse = Math.sqrt(free.reduce((a, f, i) => a + (f - truth[i]) ** 2, 0) / nq);
       for (const epsilon of epsilons) {
         let se = 0, sd2 = 0, reads = 0;
         for (let b = 0; b < builds; b++) {
           const o = { epsilon, range: 1, levels: EL };
-          const k = structure === 'tree' ? await lemma.dp.l1Kde({ data: Xe, shape: [En, Ed] }, o)
-            : await lemma.dp.baselineL1Kde({ data: Xe, shape: [En, Ed] }, { ...o, bandCounts: structure === 'baseline (prefix)' ? 'prefix' : 'independent' });
+          const k = c.variant ? await lemma.dp.l1Kde({ data: Xe, shape: [En, Ed] }, { ...o, variant: c.variant, consistency: c.consistency })
+            : await lemma.dp.baselineL1Kde({ data: Xe, shape: [En, Ed] }, { ...o, alpha: c.alpha, bandCounts: c.bandCounts, consistency: c.consistency });
           const est = await k.query({ data: Yq, shape: [nq, Ed] });
           est.forEach((e, i) => { se += (e - truth[i]) ** 2; });
           if (b === 0) {
@@ -235,11 +252,13 @@ async function main(): Promise<void> {
 
 function table(rows: ErrorRow[], n: number, d: number, L: number, builds: number, nq: number, m: object): string {
   const out = [
-    `# Error vs ε: private L1 KDE tree (arXiv 2409.01688) vs the Backurs et al. baseline`,
+    `# Error vs ε: private L1 KDE tree (arXiv 2409.01688; 'midpoint' = lemma's default, 'paper' = the earlier reconstruction) vs the Backurs et al. baseline`,
     '',
     `n = ${n}, d = ${d}, L = ${L}, R = 1, gridBits = 20; RMSE over ${builds} independent builds × ${nq} queries against brute force;`,
     `noise-free RMSE = the same query on the exact tree (the approximation error alone: the tree's own-leaf bias, the baseline's band error);`,
-    `noise std = closed form (errorStd, RMS over the queries); reads = stored values read per query. Baseline α = 0.5.`,
+    `noise std = closed form (errorStd, RMS over the queries); reads = stored values read per query.`,
+    `fit = answers from the least-squares consistent fit of the release (the default), raw = from the released values as they are.`,
+    `'tree (paper, raw)' is the earlier construction exactly; 'tree (midpoint, fit)' is lemma's default.`,
     `Machine: ${JSON.stringify(m)}`,
     '',
     '| data | structure | ε | RMSE | RMSE / mean F | noise-free RMSE | noise std (closed form) | reads/query |',
@@ -250,7 +269,10 @@ function table(rows: ErrorRow[], n: number, d: number, L: number, builds: number
 }
 
 function chart(rows: ErrorRow[], title: string): string {
-  const colours: Record<string, string> = { tree: '#1f77b4', 'baseline (independent)': '#d62728', 'baseline (prefix)': '#2ca02c' };
+  const colours: Record<string, string> = {
+    'tree (midpoint, fit)': '#1f77b4', 'tree (paper, raw)': '#9467bd', 'baseline (independent, α = 0.5, raw)': '#d62728',
+    'baseline (prefix, α = 0.5, fit)': '#2ca02c',
+  };
   const series: Series[] = [];
   for (const data of ['uniform', 'clustered']) {
     for (const s of Object.keys(colours)) {
