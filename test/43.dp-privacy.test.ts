@@ -10,6 +10,7 @@ import test from 'ava';
 import * as lemma from '../lib/index.js';
 import { buildExact, levelSensitivities, noiseParts, sensitivities, slots, toEdgeRelative } from '../lib/dp/tree.js';
 import type { Neighbour, NoisePart, TreeShape } from '../lib/dp/tree.js';
+import { doubleToRational } from '../lib/dp/discrete-laplace.js';
 
 declare const gc: undefined | (() => void);
 
@@ -122,6 +123,30 @@ for (const kind of ['add-remove', 'replace'] as const) {
     }
   });
 }
+
+test('composition, in exact rationals: the per-level parts of every coordinate spend at most ε/d (midpoint and paper, both neighbours)', (t) => {
+  for (const [levels, gridBits, d, epsilon] of [[3, 4, 2, 0.75], [14, 20, 4, 1], [20, 20, 16, 0.3], [26, 32, 1, 8], [10, 10, 3, 1e-3]] as const) {
+    for (const neighbour of ['add-remove', 'replace'] as const) {
+      for (const variant of ['midpoint', 'paper'] as const) {
+        const sh: TreeShape = { d, levels, gridBits, lo: new Float64Array(d), hi: new Float64Array(d).fill(1) };
+        const parts = noiseParts('tree', variant, sh, epsilon, neighbour, variant === 'paper' ? 0.5 : null);
+        // Each level's part is a Δ/λ = Δ·s/t mechanism ('paper': one mechanism per part for the whole tree).
+        const all = variant === 'paper' ? [parts.countNoise[0], parts.sumNoise![0]] : [...parts.countNoise, ...parts.sumNoise!];
+        let num = 0n, den = 1n;
+        for (const p of all) {
+          if (p.sensitivity === 0) continue;
+          const pn = BigInt(p.sensitivity) * BigInt(p.s), pd = BigInt(p.t);
+          num = num * pd + pn * den;
+          den *= pd;
+        }
+        const e = doubleToRational(epsilon);
+        // num/den ≤ ε/d  ⇔  num·d·e.den ≤ e.num·den
+        t.true(num * BigInt(d) * e.den <= e.num * den, `${variant} ${neighbour} L = ${levels} q = ${gridBits} d = ${d} ε = ${epsilon}`);
+        t.true(num * BigInt(d) * e.den * 1000n >= e.num * den * 999n, 'and spends it (to 0.1 %)');
+      }
+    }
+  }
+});
 
 /**
  * ln P(release | D) − ln P(release | D′) for the discrete Laplace noise, summed over all nodes,

@@ -344,7 +344,10 @@ export function midpointShares(levels: number, gridBits: number, neighbour: Neig
   const total = [...wc, ...ws].reduce((a, b) => a + b, 0);
   const den = 1n << SHARE_BITS;
   const share = (w: number) => BigInt(Math.floor((w / total) * Number(den)));
-  return { count: wc.map(share), sum: ws.map(share), den };
+  const count = wc.map(share), sum = ws.map(share);
+  // Σ shares ≤ 1 exactly: the rounded quotients exceed the true ones by far less than 2⁻⁴⁰ in all.
+  if ([...count, ...sum].reduce((a, b) => a + b, 0n) > den) throw new LemmaError('ERR_INTERNAL', 'the budget shares add up to more than 1');
+  return { count, sum, den };
 }
 
 export function noiseParts(structure: 'tree' | 'baseline', variant: Variant | null, shape: TreeShape, epsilon: number,
