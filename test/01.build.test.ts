@@ -6,6 +6,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as lemma from '../lib/index.js';
+import { native } from '../lib/binding.js';
 
 const root = path.join(__dirname, '..');
 
@@ -36,6 +37,8 @@ test('capabilities() describes this build', (t) => {
   const c = lemma.capabilities();
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
   t.is(c.version, pkg.version);
+  // The addon's compiled-in version (LEMMA_VERSION at build time): a stale build fails here.
+  t.is(native.capabilities().nativeVersion, pkg.version, 'the addon was built from this package version');
   t.true(Number.isInteger(c.threads) && c.threads >= 1);
   t.true(['avx512', 'avx2', 'scalar'].includes(c.simd));
   t.is(typeof c.cuda.compiled, 'boolean');

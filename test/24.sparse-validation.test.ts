@@ -155,6 +155,11 @@ test('long work runs off the event loop; dispose while an attend is pending is s
   t.true(maxGap < 0.5 * elapsed, 'the event loop kept running');
   t.is(r.out.data.length, 256 * 64);
   t.true(ix.disposed);
+  // The attend that outlived dispose() answered from intact memory: the same as a fresh index.
+  const fresh = await lemma.sparse.keyIndex(kk, vv, { order: 'cluster' });
+  const want = await fresh.attend(t32([1, 1, 256, 64], 7), { threshold: 0.5, denseAbove: 0 });
+  fresh.dispose();
+  t.deepEqual(r.out.data, want.out.data);
 });
 
 test('append waits for attends in flight and later attends see the new keys', async (t) => {
