@@ -14,6 +14,12 @@ const k = f32([1, 1, 6, 8]);
 const v = f32([1, 1, 6, 8]);
 
 const typeErrors: Array<[string, () => Promise<unknown>, RegExp]> = [
+  ['a misspelt option (causl)', () => lemma.attention.forward(q, k, v, { causl: true } as never), /^Expected a known option name \(did you mean 'causal'\?\) for options but received "causl" of type string$/],
+  ['a misspelt option in backward (scael)', async () => {
+    const { out, lse } = await lemma.attention.forward(q, k, v);
+    return lemma.attention.backward({ q, k, v, out, lse, dOut: out }, { scael: 0.5 } as never);
+  }, /did you mean 'scale'\?/],
+  ['a misspelt option in forwardSync (devcie)', async () => lemma.attention.forwardSync(q, k, v, { devcie: 'cpu' } as never), /did you mean 'device'\?/],
   ['q null', () => lemma.attention.forward(null as never, k, v), /^Expected a tensor \{ data, shape \} for q but received null of type null$/],
   ['q.data Int32Array', () => lemma.attention.forward({ data: new Int32Array(64) as never, shape: [1, 2, 4, 8] }, k, v), /^Expected a Float32Array or Float64Array for q\.data but received a Int32Array of length 64 of type Int32Array$/],
   ['k.shape not an array', () => lemma.attention.forward(q, { data: k.data, shape: 'x' as never }, v), /^Expected an array of dimension sizes for k\.shape but received "x" of type string$/],

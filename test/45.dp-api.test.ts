@@ -160,6 +160,10 @@ test('a large build yields to the event loop while the noise is drawn', async (t
 });
 
 const typeErrors: Array<[string, () => Promise<unknown>, RegExp]> = [
+  ['a misspelt option (epsilom)', () => lemma.dp.l1Kde(X, { ...base, epsilom: 2 } as never), /^Expected a known option name \(did you mean 'epsilon'\?\) for options but received "epsilom" of type string$/],
+  ['a baseline option on the tree (alpha)', () => lemma.dp.l1Kde(X, { ...base, alpha: 0.1 } as never), /did you mean/],
+  ['a misspelt query option', async () => (await lemma.dp.l1Kde(X, base)).query([[0.5, 0.5]], { devise: 'cpu' } as never), /did you mean 'device'\?/],
+  ['a misspelt release option', async () => (await lemma.dp.l1Kde(X, base)).release({ encodng: 'array' } as never), /did you mean 'encoding'\?/],
   ['X null', () => lemma.dp.l1Kde(null as never, base), /^Expected a tensor \{ data, shape \} for X but received null/],
   ['X rows with a string', () => lemma.dp.l1Kde([[0, 'secret']] as never, base), /^Expected a number for X\[0\]\[1\] but received a value of type string \(private data: the value is not shown\)$/],
   ['X row not an array', () => lemma.dp.l1Kde([[0, 1], 5] as never, base), /^Expected an array of numbers for X\[1\] but received a value of type number \(private data/],

@@ -13,8 +13,11 @@ import type { DeviceDtype } from '../cuda/device-tensor.js';
 import { checkTensor, privateData, zerosLike } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions, expected } from '../validation/index.js';
+import { checkKnownKeys } from '../validation/options.js';
 
 export type AttentionAlgorithm = 'auto' | 'flash' | 'materialized';
+
+const ATTENTION_OPTIONS = ['causal', 'scale', 'device', 'algorithm', 'deterministic', 'precision'];
 
 export interface AttentionOptions {
   /** Causal mask, bottom-right aligned when Nq ≠ Nk (query i sees keys j ≤ i + Nk − Nq). Default false. */
@@ -147,6 +150,8 @@ export function checkQkvShapes(q: Shaped, k: Shaped, v: Shaped): { B: number; Hq
 function plan(q: Shaped, k: Shaped, v: Shaped, options: unknown, pass: 0 | 1, devDtype?: DeviceDtype): Plan {
   const { B, Hq, Hkv, Nq, Nk, D } = checkQkvShapes(q, k, v);
   const opts = checkOptions(options, 'options');
+  // A typo (`causl`) must never silently compute something else.
+  checkKnownKeys(opts, 'options', ATTENTION_OPTIONS);
   const causal = opts.causal === undefined ? false : checkBoolean(opts.causal, 'options.causal');
   const scale = opts.scale === undefined ? 1 / Math.sqrt(D) : checkNumber(opts.scale, 'options.scale');
   const deterministic = opts.deterministic === undefined ? true : checkBoolean(opts.deterministic, 'options.deterministic');

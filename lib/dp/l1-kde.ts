@@ -19,6 +19,7 @@ import { native } from '../binding.js';
 import { resolveDevice } from '../device.js';
 import type { Device } from '../device.js';
 import { checkOptions } from '../validation/index.js';
+import { checkKnownKeys } from '../validation/options.js';
 import { BaselineL1Kde } from './baseline.js';
 import { L1KdeStructure } from './structure.js';
 import { queryVariance } from './consistency.js';
@@ -81,6 +82,7 @@ export class PrivateL1Kde extends L1KdeStructure {
     const st = this.state;
     const { data, q } = checkQueries(Y, 'Y', st.shape.d);
     const opts = checkOptions(options, 'options');
+    checkKnownKeys(opts, 'options', ['device']);
     const device = resolveDevice(opts.device, 'options.device', q >= CUDA_AUTO_MIN_QUERIES);
     const out = new Float64Array(q);
     try {

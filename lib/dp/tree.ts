@@ -49,6 +49,7 @@ import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, expe
 import { PrivacyAccountant } from './accountant.js';
 import { DiscreteLaplaceSampler, discreteLaplaceVariance, doubleToRational, MAX_SCALE_PART, rationalScale } from './discrete-laplace.js';
 import type { RationalScale } from './discrete-laplace.js';
+import { checkKnownKeys } from '../validation/options.js';
 import { makeConsistent } from './consistency.js';
 import { RandomSource, randomSourceFromOptions } from './random.js';
 
@@ -381,8 +382,11 @@ export function exactRowLimit(gridBits: number): number {
 }
 
 /** Validates everything and computes the scales; draws nothing and charges nothing. */
+const COMMON_OPTIONS = ['epsilon', 'range', 'levels', 'maxRows', 'gridBits', 'neighbour', 'consistency', 'accountant', 'label', 'seed', 'insecureDeterministic'];
+
 export function plan(structure: 'tree' | 'baseline', n: number, d: number, options: unknown): Plan {
   const opts = checkOptions(options, 'options');
+  checkKnownKeys(opts, 'options', [...COMMON_OPTIONS, ...(structure === 'tree' ? ['variant', 'budgetSplit'] : ['alpha', 'bandCounts'])]);
   const epsilon = checkNumber(opts.epsilon, 'options.epsilon', { min: 0, exclusiveMin: true });
   const { lo, hi } = parseRange(opts.range, d, 'options.range');
   const neighbour = checkOneOf(opts.neighbour ?? 'add-remove', 'options.neighbour', NEIGHBOURS);
@@ -651,6 +655,7 @@ function encodeArrays(arr: Float64Array, shape: TreeShape, encoding: 'array' | '
 
 export function toDocument(st: TreeState, options: unknown): L1KdeDocument {
   const opts = checkOptions(options, 'options');
+  checkKnownKeys(opts, 'options', ['encoding']);
   const encoding = checkOneOf(opts.encoding ?? 'array', 'options.encoding', ['array', 'base64-float64le'] as const);
   const doc: L1KdeDocument = {
     format: 'lemma.dp.l1-kde',
