@@ -60,7 +60,7 @@ const lemmaErrors: Array<[string, () => Promise<unknown>, lemma.ErrorCode, RegEx
   ['head dim 257', () => lemma.attention.forward(f32([1, 1, 2, 257]), f32([1, 1, 2, 257]), f32([1, 1, 2, 257])), 'ERR_SHAPE', /^Expected a head dim D between 1 and 256 for q\.shape\[3\] but received 257/],
   ['zero length', () => lemma.attention.forward(f32([1, 1, 0, 8]), k, v), 'ERR_SHAPE', /^Expected non-zero sizes B, H, N/],
   ['Hq not a multiple of Hkv', () => lemma.attention.forward(f32([1, 3, 4, 8]), f32([1, 2, 6, 8]), f32([1, 2, 6, 8])), 'ERR_SHAPE', /^Expected a number of query heads that is a multiple of Hkv = 2 for q\.shape\[1\] but received 3/],
-  ['dtype mix', () => lemma.attention.forward(q, { data: new Float64Array(48), shape: [1, 1, 6, 8] }, v), 'ERR_DTYPE', /^Expected a Float32Array like q\.data for k\.data but received a Float64Array/],
+  ['dtype mix', () => lemma.attention.forward(q, { data: new Float64Array(48), shape: [1, 1, 6, 8] } as never, v), 'ERR_DTYPE', /^Expected a Float32Array like q\.data for k\.data but received a Float64Array/],
   ['absurd tensor shape', async () => lemma.tensor(new Float32Array(4), [1e6, 1e6, 1e6]), 'ERR_RANGE', /^Expected a shape of at most 4294967295 elements for tensor\.shape/],
   ['materialized beyond its workspace limit', () => lemma.attention.forward(f32([1, 1, 32768, 1]), f32([1, 1, 32768, 1]), f32([1, 1, 32768, 1]), { algorithm: 'materialized' }), 'ERR_RANGE', /^algorithm 'materialized' needs \d+ bytes of scratch for Nq = 32768, Nk = 32768, more than the limit of 2147483648; use algorithm 'flash'$/],
   ['backward lse shape', async () => {
@@ -69,7 +69,7 @@ const lemmaErrors: Array<[string, () => Promise<unknown>, lemma.ErrorCode, RegEx
   }, 'ERR_SHAPE', /^Expected shape \[1, 2, 4\] \(\[B, Hq, Nq\] of q\) for lse\.shape but received \[1, 8\]/],
   ['backward dOut dtype', async () => {
     const f = await lemma.attention.forward(q, k, v);
-    return lemma.attention.backward({ q, k, v, out: f.out, lse: f.lse, dOut: { data: new Float64Array(64), shape: q.shape } });
+    return lemma.attention.backward({ q, k, v, out: f.out, lse: f.lse, dOut: { data: new Float64Array(64), shape: q.shape } } as never);
   }, 'ERR_DTYPE', /for dOut\.data but received a Float64Array/],
 ];
 for (const [name, fn, code, re] of lemmaErrors) {

@@ -55,8 +55,8 @@ export interface ForwardResult<A extends FloatArray = FloatArray> {
   lse: Tensor<A>;
 }
 
-export interface BackwardInputs {
-  q: Tensor; k: Tensor; v: Tensor; out: Tensor; lse: Tensor; dOut: Tensor;
+export interface BackwardInputs<A extends FloatArray = FloatArray> {
+  q: Tensor<A>; k: Tensor<A>; v: Tensor<A>; out: Tensor<A>; lse: Tensor<A>; dOut: Tensor<A>;
 }
 
 export interface BackwardDeviceInputs {
@@ -303,7 +303,7 @@ export type BackwardDeviceResult = {
  * @example
  * const { out, lse } = await lemma.attention.forward(q, k, v, { causal: true });
  */
-export async function forward(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<ForwardResult>;
+export async function forward<A extends FloatArray>(q: Tensor<A>, k: Tensor<A>, v: Tensor<A>, options?: AttentionOptions): Promise<ForwardResult<A>>;
 export async function forward(q: DeviceTensor, k: DeviceTensor, v: DeviceTensor, options?: AttentionOptions): Promise<ForwardDeviceResult>;
 export async function forward(q: AnyTensor, k: AnyTensor, v: AnyTensor, options?: AttentionOptions): Promise<ForwardResult | ForwardDeviceResult> {
   const site = new Error();
@@ -332,6 +332,7 @@ function hostOnly(c: Checked, fn: string): Tensor[] {
  * @example
  * const { out } = lemma.attention.forwardSync(q, k, v);
  */
+export function forwardSync<A extends FloatArray>(q: Tensor<A>, k: Tensor<A>, v: Tensor<A>, options?: AttentionOptions): ForwardResult<A>;
 export function forwardSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): ForwardResult {
   const site = new Error();
   try {
@@ -368,7 +369,7 @@ function gradResult(ts: Tensor[], g: ReturnType<typeof gradOutputs>): BackwardRe
  * const { out, lse } = await lemma.attention.forward(q, k, v);
  * const { dq, dk, dv } = await lemma.attention.backward({ q, k, v, out, lse, dOut });
  */
-export async function backward(inputs: BackwardInputs, options?: AttentionOptions): Promise<BackwardResult>;
+export async function backward<A extends FloatArray>(inputs: BackwardInputs<A>, options?: AttentionOptions): Promise<BackwardResult<A>>;
 export async function backward(inputs: BackwardDeviceInputs, options?: AttentionOptions): Promise<BackwardDeviceResult>;
 export async function backward(inputs: BackwardInputs | BackwardDeviceInputs, options?: AttentionOptions): Promise<BackwardResult | BackwardDeviceResult> {
   const site = new Error();
@@ -386,6 +387,7 @@ export async function backward(inputs: BackwardInputs | BackwardDeviceInputs, op
 }
 
 /** Synchronous twin of {@link backward} for small host inputs on the CPU: blocks the calling thread. */
+export function backwardSync<A extends FloatArray>(inputs: BackwardInputs<A>, options?: AttentionOptions): BackwardResult<A>;
 export function backwardSync(inputs: BackwardInputs, options?: AttentionOptions): BackwardResult {
   const site = new Error();
   try {

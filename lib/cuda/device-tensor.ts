@@ -15,7 +15,6 @@ export type DeviceDtype = 'float32' | 'float16' | 'bfloat16';
 export const DEVICE_DTYPES: readonly DeviceDtype[] = ['float32', 'float16', 'bfloat16'];
 const DTYPE_CODE: Record<DeviceDtype, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };
 
-const disposeSymbol: symbol = (Symbol as unknown as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
 
 /** A tensor in GPU memory. Row-major, contiguous. */
 export class DeviceTensor {
@@ -81,7 +80,8 @@ export class DeviceTensor {
     if (h !== null) native.cudaFree(h);
   }
 
-  [disposeSymbol](): void {
+  /** Same as dispose(): lets `using` release it at the end of a block. */
+  [Symbol.dispose](): void {
     this.dispose();
   }
 }

@@ -11,7 +11,6 @@ import { expected, is } from '../validation/index.js';
 import { readMatrix, readVector } from './matrix.js';
 import type { MatrixInput, VectorInput } from './matrix.js';
 
-const disposeSymbol: symbol = (Symbol as unknown as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
 const TOKEN = Symbol('lemma.polytope.body');
 
 /**
@@ -107,7 +106,8 @@ export class ConvexBody {
     }
   }
 
-  [disposeSymbol](): void {
+  /** Same as dispose(): lets `using` release it at the end of a block. */
+  [Symbol.dispose](): void {
     this.dispose();
   }
 }
