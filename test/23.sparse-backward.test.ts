@@ -64,8 +64,9 @@ test('fp32 index backward = fp64 oracle (α ∈ {1, 2, 3}, causal, grouped heads
       const opts = { threshold: order === 'cluster' ? 1.0 : 0.6, alpha, causal: alpha !== 2, order };
       const ref = await lemma.sparse.reluAttentionBackward(q.f64, k.f64, v.f64, dOut.f64, opts);
       const index = await lemma.sparse.keyIndex(k.f32, v.f32, { order });
-      const got = await index.backward(q.f32, dOut.f32, opts);
-      const sync = index.backwardSync(q.f32, dOut.f32, opts);
+      const { order: _order, ...attendOpts } = opts;  // `order` belongs to the index, not to backward
+      const got = await index.backward(q.f32, dOut.f32, attendOpts);
+      const sync = index.backwardSync(q.f32, dOut.f32, attendOpts);
       for (const name of ['dq', 'dk', 'dv'] as const) {
         const e = relErr(got[name].data, ref[name].data);
         t.true(e <= 1e-4, `${name} α ${alpha} ${order}: ${e}`);

@@ -10,6 +10,7 @@ import { resolveDevice } from '../device.js';
 import { checkTensor, privateData } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
 import { checkOneOf, checkOptions } from '../validation/index.js';
+import { checkKnownKeys } from '../validation/options.js';
 
 export type DeviceDtype = 'float32' | 'float16' | 'bfloat16';
 export const DEVICE_DTYPES: readonly DeviceDtype[] = ['float32', 'float16', 'bfloat16'];
@@ -57,6 +58,7 @@ export class DeviceTensor {
   async toHost(options?: { dtype?: 'float32' | 'float64' }): Promise<Tensor> {
     const site = new Error();
     const o = checkOptions(options, 'options');
+    checkKnownKeys(o, 'options', ['dtype']);
     const hostType = checkOneOf(o.dtype ?? 'float32', 'options.dtype', ['float32', 'float64'] as const);
     const h = this.handle();
     const data = hostType === 'float64' ? new Float64Array(this.size) : new Float32Array(this.size);
@@ -106,6 +108,7 @@ export async function tensor(host: Tensor, options?: { dtype?: DeviceDtype }): P
   const site = new Error();
   const t = checkTensor(host, 'host');
   const o = checkOptions(options, 'options');
+  checkKnownKeys(o, 'options', ['dtype']);
   const dtype = checkOneOf(o.dtype ?? 'float32', 'options.dtype', DEVICE_DTYPES);
   resolveDevice('cuda', 'device');
   try {

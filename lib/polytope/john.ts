@@ -6,6 +6,7 @@ import { LemmaError, fromNative } from '../errors.js';
 import { native } from '../binding.js';
 import type { Tensor } from '../tensor.js';
 import { checkInteger, checkNumber, checkOneOf, checkOptions, expected } from '../validation/index.js';
+import { checkKnownKeys } from '../validation/options.js';
 import { checkBody } from './body.js';
 import type { ConvexBody } from './body.js';
 import { readDense, readVector } from './matrix.js';
@@ -49,6 +50,7 @@ export async function lewisWeights(body: ConvexBody, x: VectorInput, options?: L
   if (b.kind !== 'polytope') throw new TypeError(expected('a polytope (Lewis weights are defined for polytopes)', 'body', 'a spectrahedron'));
   const xv = readVector(x, 'x', b.dim);
   const o = checkOptions(options, 'options');
+  checkKnownKeys(o, 'options', ['p', 'tolerance', 'maxIterations']);
   const p = o.p === undefined ? Math.ceil(Math.log2(b.constraints)) + 1 : checkNumber(o.p, 'options.p', { min: 0, max: 1e6, exclusiveMin: true });
   const tol = o.tolerance === undefined ? 1e-10 : checkNumber(o.tolerance, 'options.tolerance', { min: 0, max: 1, exclusiveMin: true });
   const maxIter = o.maxIterations === undefined ? 10000 : checkInteger(o.maxIterations, 'options.maxIterations', 1, 1e7);
@@ -118,6 +120,7 @@ export async function johnEllipsoid(A: MatrixInput, options?: JohnOptions): Prom
   const site = new Error();
   const m = readDense(A, 'A');
   const o = checkOptions(options, 'options');
+  checkKnownKeys(o, 'options', ['epsilon', 'leverage', 'sketchSize', 'seed', 'maxIterations']);
   const epsilon = o.epsilon === undefined ? 0.1 : checkNumber(o.epsilon, 'options.epsilon', { min: 0, max: 1e3, exclusiveMin: true });
   const leverage = checkOneOf(o.leverage ?? 'exact', 'options.leverage', ['exact', 'sketch'] as const);
   const sketchSize = o.sketchSize === undefined ? 32 : checkInteger(o.sketchSize, 'options.sketchSize', 1, 100000);

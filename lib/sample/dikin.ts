@@ -17,6 +17,7 @@ import { resolveDevice } from '../device.js';
 import type { Device } from '../device.js';
 import type { Tensor } from '../tensor.js';
 import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, expected, is } from '../validation/index.js';
+import { checkKnownKeys } from '../validation/options.js';
 import { checkBody } from '../polytope/body.js';
 import type { ConvexBody } from '../polytope/body.js';
 import { readMatrix, readVector } from '../polytope/matrix.js';
@@ -114,8 +115,12 @@ interface Plan {
   onProgress: ((p: DikinProgress) => void) | undefined;
 }
 
+const DIKIN_OPTIONS = ['chains', 'steps', 'burnIn', 'thin', 'barrier', 'lewisP', 'hessian', 'hessianSamples', 'alpha', 'eta', 'lazy',
+  'start', 'seed', 'device', 'signal', 'onProgress', 'reference'];
+
 function plan(body: ConvexBody, target: Target, options: unknown): Plan {
   const o = checkOptions(options, 'options');
+  checkKnownKeys(o, 'options', DIKIN_OPTIONS);
   const d = body.dim;
   if (target.dim !== undefined && target.dim !== d) {
     throw new LemmaError('ERR_SHAPE', expected(`a target of dimension ${d} (the body's)`, 'target', `a target of dimension ${target.dim}`));

@@ -7,6 +7,7 @@
  * direction. The Metropolis filter keeps π exact for any η > 0; L only tunes the step.
  */
 import { expected, checkNumber, checkOptions, is } from '../validation/index.js';
+import { checkKnownKeys } from '../validation/options.js';
 import { isPositiveDefinite, largestEigenvalue, readDense, readVector } from '../polytope/matrix.js';
 import type { MatrixInput, VectorInput } from '../polytope/matrix.js';
 import type { NativeTargetSpec } from '../binding.js';
@@ -143,6 +144,7 @@ export interface CallbackOptions {
 export function callback(fn: BatchFunction, options: CallbackOptions): Target {
   if (typeof fn !== 'function') throw new TypeError(expected('a function', 'fn', fn));
   const o = checkOptions(options, 'options');
+  checkKnownKeys(o, 'options', ['lipschitz']);
   if (!is.defined(o.lipschitz)) throw new TypeError(expected('a finite number at least 0', 'options.lipschitz', o.lipschitz));
   const L = checkNumber(o.lipschitz, 'options.lipschitz', { min: 0 });
   return new Target(TOKEN, { kind: 'callback' }, undefined, L, fn);

@@ -10,7 +10,8 @@ import type { NativeSparseRefParams } from '../binding.js';
 import { checkTensor, privateData } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
 import { checkOneOf, checkOptions, expected } from '../validation/index.js';
-import { checkKeyValue, keyIndex, planAttend } from './key-index.js';
+import { checkKeyValue, keyIndex, planAttend, INDEX_OPTIONS, ATTEND_OPTIONS } from './key-index.js';
+import { checkKnownKeys } from '../validation/options.js';
 import type { AttendOptions, AttendStats, KeyIndexOptions } from './key-index.js';
 
 export type OneShotOptions = KeyIndexOptions & AttendOptions;
@@ -31,10 +32,16 @@ function isF64(ts: Tensor[], names: string[]): boolean {
   return f64;
 }
 
-function withActivation(options: unknown, activation: 'relu' | 'softmax'): Record<string, unknown> {
+/**
+ * A one-shot helper's options, checked against the union of the index's and attend's names, and
+ * split between the two (each checks its own names again).
+ */
+function withActivation(options: unknown, activation: 'relu' | 'softmax'): { index: Record<string, unknown>; attend: Record<string, unknown> } {
   const o = checkOptions(options, 'options');
+  checkKnownKeys(o, 'options', [...INDEX_OPTIONS, ...ATTEND_OPTIONS]);
   if (o.activation !== undefined) checkOneOf(o.activation, 'options.activation', [activation] as const);
-  return { ...o, activation };
+  const pick = (names: readonly string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => names.includes(k)));
+  return { index: pick(INDEX_OPTIONS), attend: { ...pick(ATTEND_OPTIONS), activation } };
 }
 
 async function oneShot(q: unknown, k: unknown, v: unknown, options: unknown, activation: 'relu' | 'softmax'): Promise<OneShotResult> {
@@ -42,10 +49,10 @@ async function oneShot(q: unknown, k: unknown, v: unknown, options: unknown, act
   const qt = checkTensor(q, 'q');
   const kv = checkKeyValue(k, v);
   const opts = withActivation(options, activation);
-  if (isF64([qt, kv.kt, kv.vt], ['q', 'k', 'v'])) return reference(qt, kv, opts, 'attend', site);
-  const index = await keyIndex(kv.kt, kv.vt, opts as KeyIndexOptions);
+  if (isF64([qt, kv.kt, kv.vt], ['q', 'k', 'v'])) return reference(qt, kv, opts.attend, 'attend', site);
+  const index = await keyIndex(kv.kt, kv.vt, opts.index as KeyIndexOptions);
   try {
-    return await index.attend(qt, opts as AttendOptions);
+    return await index.attend(qt, opts.attend as AttendOptions);
   } finally {
     index.dispose();
   }
@@ -148,7 +155,7 @@ export async function reluAttentionBackward(q: Tensor, k: Tensor, v: Tensor, dOu
   const dt = checkTensor(dOut, 'dOut');
   const opts = withActivation(options, 'relu');
   if (isF64([qt, kv.kt, kv.vt, dt], ['q', 'k', 'v', 'dOut'])) {
-    const plan = planAttend(qt, kv, { ...opts, device: 'cpu' }, 'backward');
+    const plan = planAttend(qt, kv, { ...opts.attend, device: 'cpu' }, 'backward');
     if (dt.shape.length !== qt.shape.length || dt.shape.some((s, i) => s !== qt.shape[i])) {
       throw new LemmaError('ERR_SHAPE', expected(`shape [${qt.shape.join(', ')}] (the shape of q)`, 'dOut.shape', dt.shape));
     }
@@ -164,9 +171,9 @@ export async function reluAttentionBackward(q: Tensor, k: Tensor, v: Tensor, dOu
     }
     return { dq: { data: dq, shape: qt.shape.slice() }, dk: { data: dk, shape: kv.kt.shape.slice() }, dv: { data: dv, shape: kv.kt.shape.slice() } };
   }
-  const index = await keyIndex(kv.kt, kv.vt, opts as KeyIndexOptions);
+  const index = await keyIndex(kv.kt, kv.vt, opts.index as KeyIndexOptions);
   try {
-    const g = await index.backward(qt, dt, opts as AttendOptions);
+    const g = await index.backward(qt, dt, opts.attend as AttendOptions);
     return { dq: g.dq, dk: g.dk, dv: g.dv };
   } finally {
     index.dispose();

@@ -20,6 +20,7 @@ import type { Tensor } from '../tensor.js';
 import {
   checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, expected,
 } from '../validation/index.js';
+import { checkKnownKeys } from '../validation/options.js';
 
 export type KeyOrder = 'position' | 'cluster';
 export type SparseActivation = 'relu' | 'softmax';
@@ -159,8 +160,13 @@ export function checkKeyValue(k: unknown, v: unknown, names = ['k', 'v']) {
   return { kt, vt, B, Hkv, N, D };
 }
 
+/** Option names of keyIndex() and of attend() / backward(); the one-shot helpers take both. */
+export const INDEX_OPTIONS = ['blockSize', 'order', 'levels'];
+export const ATTEND_OPTIONS = ['activation', 'alpha', 'causal', 'scale', 'tolerance', 'denseAbove', 'threshold', 'keep', 'device'];
+
 function indexParams(B: number, Hkv: number, N: number, D: number, options: unknown): NativeSparseIndexParams {
   const o = checkOptions(options, 'options');
+  checkKnownKeys(o, 'options', INDEX_OPTIONS);
   const blockSize = o.blockSize === undefined ? 64 : checkInteger(o.blockSize, 'options.blockSize', 16, 256);
   if (blockSize % 16 !== 0) throw new RangeError(expected('a multiple of 16 between 16 and 256', 'options.blockSize', blockSize));
   const order = checkOneOf(o.order ?? 'position', 'options.order', ['position', 'cluster'] as const);
@@ -189,6 +195,7 @@ export function planAttend(
     throw new LemmaError('ERR_SHAPE', expected(`a number of query heads that is a multiple of Hkv = ${dims.Hkv}`, 'q.shape[1]', Hq));
   }
   const o = checkOptions(options, 'options');
+  checkKnownKeys(o, 'options', ATTEND_OPTIONS);
   const activation = checkOneOf(o.activation ?? 'relu', 'options.activation', ['relu', 'softmax'] as const);
   if (what === 'backward' && activation !== 'relu') {
     throw new RangeError(expected("'relu' (the backward is defined for ReLU^α attention)", 'options.activation', activation));
@@ -410,7 +417,13 @@ export class KeyIndex {
    */
   async report(q: Tensor, options: Pick<AttendOptions, 'threshold' | 'causal' | 'scale'>): Promise<ReportResult> {
     const site = new Error();
-    const p = this.#prepare(q, { ...checkOptions(options, 'options'), device: 'cpu' }, 'report');
+    const o = checkOptions(options, 'options');
+    checkKnownKeys(o, 'options', ['threshold', 'causal', 'scale', 'device']);
+    // Reporting runs on the CPU: an explicit 'cuda' is refused, never silently overridden.
+    if (checkOneOf(o.device ?? 'auto', 'options.device', ['auto', 'cpu', 'cuda'] as const) === 'cuda') {
+      throw new LemmaError('ERR_CUDA_UNAVAILABLE', "KeyIndex.report runs on the CPU only: pass device 'cpu' or 'auto'");
+    }
+    const p = this.#prepare(q, { ...o, device: 'cpu' }, 'report');
     try {
       return await native.sparseIndexReport(p.h, p.q, p.plan.thresholds, p.plan.native);
     } catch (e) {
