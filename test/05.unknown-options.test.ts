@@ -47,3 +47,9 @@ test('sparse: keyIndex, attend, report and the one-shot helpers; report refuses 
   ix.dispose();
 });
 
+
+test('attention.ioCost, dp.accountant, dp.discreteLaplace', (t) => {
+  t.throws(() => lemma.attention.ioCost({ n: 64, d: 8, cacheWords: 1024, algorithm: 'flash', pass: 'forward', pas: 'x' } as never), { instanceOf: TypeError, message: nearest('pass') });
+  t.throws(() => lemma.dp.accountant({ epsilon: 1, epsilom: 2 } as never), { instanceOf: TypeError, message: nearest('epsilon') });
+  t.throws(() => lemma.dp.discreteLaplace(1, 4, { sed: 1 } as never), { instanceOf: TypeError, message: nearest('seed') });
+});

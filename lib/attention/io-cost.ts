@@ -28,6 +28,7 @@
  */
 import { LemmaError } from '../errors.js';
 import { checkInteger, checkOneOf, checkOptions } from '../validation/index.js';
+import { checkKnownKeys } from '../validation/options.js';
 
 /** The two simulated schedules. */
 export type IoAlgorithm = 'flash' | 'materialized';
@@ -516,6 +517,7 @@ function materializedBackward(c: Cache, n: number, d: number): Tiles {
 
 function run(options: unknown, unrolled: boolean): IoCostResult {
   const opts = checkOptions(options, 'options');
+  checkKnownKeys(opts, 'options', ['n', 'd', 'cacheWords', 'algorithm', 'pass']);
   const n = checkInteger(opts.n, 'options.n', 1, MAX_N);
   const d = checkInteger(opts.d, 'options.d', 1, MAX_D);
   const M = checkInteger(opts.cacheWords, 'options.cacheWords', Math.max(d, IO_MIN_CACHE_WORDS), MAX_CACHE_WORDS);

@@ -12,6 +12,7 @@
  */
 import { LemmaError } from '../errors.js';
 import { checkNumber, checkOptions, expected } from '../validation/index.js';
+import { checkKnownKeys } from '../validation/options.js';
 
 const SHIFT = 1074n;
 
@@ -119,6 +120,7 @@ export class PrivacyAccountant {
  */
 export function accountant(options: { epsilon: number }): PrivacyAccountant {
   const opts = checkOptions(options, 'options');
+  checkKnownKeys(opts, 'options', ['epsilon']);
   const eps = checkNumber(opts.epsilon, 'options.epsilon', { min: 0, exclusiveMin: true });
   return new PrivacyAccountant(eps);
 }

@@ -14,6 +14,7 @@
  */
 import { RandomSource, randomSourceFromOptions } from './random.js';
 import { checkInteger, checkNumber, checkOptions } from '../validation/index.js';
+import { checkKnownKeys } from '../validation/options.js';
 
 /** The largest numerator or denominator of a scale (keeps U + t·V inside safe integers). */
 export const MAX_SCALE_PART = 2 ** 45;
@@ -198,6 +199,7 @@ export function discreteLaplace(scale: number, count: number, options?: { seed?:
   checkNumber(scale, 'scale', { min: 0, max: MAX_SCALE, exclusiveMin: true });
   checkInteger(count, 'count', 0, 2 ** 32 - 1);
   const opts = checkOptions(options, 'options');
+  checkKnownKeys(opts, 'options', ['seed', 'insecureDeterministic']);
   const rng = randomSourceFromOptions(opts, 'options');
   const sampler = new DiscreteLaplaceSampler(scaleFromNumber(scale), rng);
   const out = new Float64Array(count);

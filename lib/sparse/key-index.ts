@@ -412,10 +412,10 @@ export class KeyIndex {
    * Half-space reporting itself: for each row (b, h, i) the positions j (visible under causal)
    * with fp32 score scale·⟨q, k_j⟩ ≥ b, as CSR. Runs on the CPU.
    * @param q [B, Hq, M, D] Float32Array
-   * @param options threshold (required), causal, scale
+   * @param options threshold (required), causal, scale, device ('auto' | 'cpu'; 'cuda' is refused with ERR_CUDA_UNAVAILABLE)
    * @returns `{ rowPtr, keys, scores }`
    */
-  async report(q: Tensor, options: Pick<AttendOptions, 'threshold' | 'causal' | 'scale'>): Promise<ReportResult> {
+  async report(q: Tensor, options: Pick<AttendOptions, 'threshold' | 'causal' | 'scale' | 'device'>): Promise<ReportResult> {
     const site = new Error();
     const o = checkOptions(options, 'options');
     checkKnownKeys(o, 'options', ['threshold', 'causal', 'scale', 'device']);
