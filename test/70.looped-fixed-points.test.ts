@@ -12,6 +12,18 @@ import { oracleOf, ACTIVATIONS, type ActivationName } from '../lib/looped/activa
 import { iterate, stabilisation } from '../lib/looped/iterate.js';
 import { philox4x32, uniforms } from '../lib/random.js';
 
+/** The ±1 sign pattern of start s (bit k of s: coordinate k in the positive box), as a key. */
+function patternOf(s: number, d: number): string {
+  return Array.from({ length: d }, (_, k) => ((s >>> k) & 1 ? 1 : -1)).join();
+}
+
+/** Certified box index by sign pattern. */
+function boxesByPattern(e: { certified: number; signs: Int8Array; d: number }): Map<string, number> {
+  const m = new Map<string, number>();
+  for (let i = 0; i < e.certified; ++i) m.set(Array.from(e.signs.subarray(i * e.d, (i + 1) * e.d)).join(), i);
+  return m;
+}
+
 /** FP-1's starts: one per sign box, the box centre plus uniform jitter of ±0.2, seeded. */
 function jitteredStarts(d: number, centre: number, seed: number): Float64Array {
   const u = uniforms(seed);
@@ -36,12 +48,11 @@ test('FP-1: poly3, d = 10, eta = 0.05: 1,024 certified boxes, 1,024 distinct fix
   t.is(r.converged.reduce((a, b) => a + b, 0), 1024);
   t.true(Math.max(...r.steps) <= 200);
   // Each trajectory ends at the fixed point of its own box (the enumeration's, same sign pattern).
-  const byPattern = new Map<string, number>();
-  for (let i = 0; i < e.certified; ++i) byPattern.set(Array.from(e.signs.subarray(i * 10, i * 10 + 10)).join(), i);
+  const byPattern = boxesByPattern(e);
   let worst = 0;
   const limits = new Set<string>();
   for (let s = 0; s < 1024; ++s) {
-    const signs = Array.from({ length: 10 }, (_, k) => ((s >>> k) & 1 ? 1 : -1)).join();
+    const signs = patternOf(s, 10);
     const i = byPattern.get(signs)!;
     for (let k = 0; k < 10; ++k) worst = Math.max(worst, Math.abs(r.x.data[s * 10 + k] - e.fixedPoints.data[i * 10 + k]));
     limits.add(signs);
@@ -59,11 +70,10 @@ test('FP-2: with noise δ = 0.01 every start ends within K^L·diam + δ/(1 − K
     maxSteps: L, noise: delta, seed: 7, earlyExit: false, history: false });
   t.is(r.seed, 7);
   t.true(r.steps.every((s) => s === L));
-  const index = new Map<string, number>();
-  for (let i = 0; i < e.certified; ++i) index.set(Array.from(e.signs.subarray(i * 10, i * 10 + 10)).join(), i);
+  const index = boxesByPattern(e);
   let worstRatio = 0, worstErr = 0;
   for (let s = 0; s < 1024; ++s) {
-    const i = index.get(Array.from({ length: 10 }, (_, k) => ((s >>> k) & 1 ? 1 : -1)).join())!;
+    const i = index.get(patternOf(s, 10))!;
     let err = 0;
     for (let k = 0; k < 10; ++k) err = Math.max(err, Math.abs(r.x.data[s * 10 + k] - e.fixedPoints.data[i * 10 + k]));
     const bound = e.K[i] ** L * 0.4 + e.floor[i];

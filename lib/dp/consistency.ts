@@ -30,7 +30,8 @@ interface Smoother {
   s: Float64Array;
 }
 
-function levelOf(v: number): number {
+/** The level of heap node v (the root is level 0). */
+export function levelOf(v: number): number {
   return 31 - Math.clz32(v);
 }
 

@@ -22,8 +22,8 @@ import { checkOptions } from '../validation/index.js';
 import { checkKnownKeys } from '../validation/options.js';
 import { BaselineL1Kde } from './baseline.js';
 import { L1KdeStructure } from './structure.js';
-import { queryVariance } from './consistency.js';
-import { buildPrivate, checkPoint, checkQueries, fromDocument, gridCoord, nativeParams, noiseVariance } from './tree.js';
+import { levelOf, queryVariance } from './consistency.js';
+import { buildPrivate, checkPoint, checkQueries, fromDocument, gridCoord, nativeParams, nodeEnds, noiseVariance } from './tree.js';
 import type { CommonOptions, Points, TreeState, Variant } from './tree.js';
 
 export interface L1KdeOptions extends CommonOptions {
@@ -131,10 +131,9 @@ export class PrivateL1Kde extends L1KdeStructure {
     const { levels: L, gridBits: q } = st.shape;
     const varC = st.countNoise.map(noiseVariance);
     const varS = st.sumNoise!.map(noiseVariance);
-    const level = (node: number) => 31 - Math.clz32(node);
     const raw = (w: Map<number, number>, vars: number[]) => {
       let t = 0;
-      for (const [node, c] of w) t += c * c * vars[level(node) - 1];
+      for (const [node, c] of w) t += c * c * vars[levelOf(node) - 1];
       return t;
     };
     // The fit touches the counts, and the sums only of the 'paper' tree.
@@ -144,14 +143,12 @@ export class PrivateL1Kde extends L1KdeStructure {
       const { u, gamma, leaf } = gridCoord(st.shape, j, v[j]);
       const wc = new Map<number, number>(), ws = new Map<number, number>();
       const read = (node: number, sign: number) => {
-        const l = level(node);
-        const W = 2 ** (q - l);
-        const a = (node - 2 ** l) * W;
         if (st.variant === 'paper') {
           wc.set(node, sign * u);
           ws.set(node, -sign);
         } else {
-          wc.set(node, sign * (u - ((node & 1) === 0 ? a + W - 1 : a)));
+          const [a, e] = nodeEnds(node, levelOf(node), q);
+          wc.set(node, sign * (u - ((node & 1) === 0 ? e : a)));  // the edge facing the sibling
           ws.set(node, 1);  // ±1: only its square matters (edge-relative sums are never fitted)
         }
       };
@@ -159,7 +156,7 @@ export class PrivateL1Kde extends L1KdeStructure {
         const idx = (2 ** L + leaf) >> (L - l);
         read(idx ^ 1, idx & 1 ? 1 : -1);
       }
-      const first = leaf * 2 ** (q - L), last = first + 2 ** (q - L) - 1;
+      const [first, last] = nodeEnds(2 ** L + leaf, L, q);
       if (u >= last) read(2 ** L + leaf, 1);
       else if (u <= first) read(2 ** L + leaf, -1);
       total += gamma * gamma * (fitted(wc, varC) + (st.variant === 'paper' ? fitted(ws, varS) : raw(ws, varS)));

@@ -482,7 +482,7 @@ export async function addNoise(arr: Float64Array, shape: TreeShape, parts: reado
 }
 
 /** Grid interval [a, e] of heap node v at level l (W = 2^{q−l} values). */
-function nodeEnds(v: number, l: number, gridBits: number): [number, number] {
+export function nodeEnds(v: number, l: number, gridBits: number): [number, number] {
   const W = 2 ** (gridBits - l);
   const a = (v - 2 ** l) * W;
   return [a, a + W - 1];
