@@ -10,8 +10,8 @@
 // done as one clamped copy. A block whose machines have all reached their fixed point stops
 // computing and only repeats the decoded state into the trace.
 // Speed (2 AMD EPYC threads, N = 16, bench/results/subleq-amd-epyc-2t.jsonl): M = 16, P = 128
-// (D0 = 2183, 43k non-zeros): 31k steps/s for one machine, 240-280k machine-steps/s at B = 64 ..
-// 1024 (10-12 G int32 multiply-adds/s); M = P = 8: 234k steps/s for one machine, 1.65M at B = 1024.
+// (D0 = 2183, 43k non-zeros): 47k steps/s for one machine, 220-290k machine-steps/s at B = 64 ..
+// 1024 (10-12 G int32 multiply-adds/s); M = P = 8: 238k steps/s for one machine, 1.78M at B = 1024.
 // Run to run the shared 2-core VM varies by about 30 %.
 // Test: build-*/subleq_test (test/native/subleq_test.cc); npx ava test/72.looped-subleq.test.ts
 #include "looped/subleq.h"
