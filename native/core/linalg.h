@@ -6,8 +6,9 @@
 // triangle is never read (and the blocked routines may scribble on it).
 //
 // Two tiers:
-//   * scalar routines (`*_unblocked`, solves, log-det, `syrk_lower_ref`): plain loops, usable
-//     from CUDA device code too (`__host__ __device__` under nvcc); they are the oracle.
+//   * scalar routines (`*_unblocked`, solves, log-det): plain loops, usable from CUDA device
+//     code too (`__host__ __device__` under nvcc). (The Dikin walk's fp64 oracle does not use
+//     this file: native/polytope/polytope_ref.cc has its own linear algebra.)
 //   * blocked host routines (`syrk_lower`, `cholesky_blocked`): register-tiled outer-product
 //     micro-kernel (MR rows × NV vectors), with intrinsics picked by the including translation
 //     unit: it sets `#pragma GCC target(...)` and defines LEMMA_LINALG_AVX512 or
@@ -82,32 +83,6 @@ LEMMA_LA_FN double half_log_det(const double* L, int64_t n, int64_t ld) {
   double s = 0.0;
   for (int64_t i = 0; i < n; ++i) s += log(L[i * ld + i]);
   return s;
-}
-
-// ‖Lᵀu‖² = uᵀ(L·Lᵀ)u; tmp has n entries.
-LEMMA_LA_FN double quad_form_lower_t(const double* L, int64_t n, int64_t ld, const double* u, double* tmp) {
-  for (int64_t k = 0; k < n; ++k) tmp[k] = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double* ri = L + i * ld;
-    const double ui = u[i];
-    for (int64_t k = 0; k <= i; ++k) tmp[k] += ui * ri[k];
-  }
-  double s = 0.0;
-  for (int64_t k = 0; k < n; ++k) s += tmp[k] * tmp[k];
-  return s;
-}
-
-// C[i][j] += alpha · Σ_k B[k][i]·B[k][j] for j <= i < m; B is k×m row-major (ld ldb).
-LEMMA_LA_FN void syrk_lower_ref(double* C, int64_t ldc, int64_t m, const double* B, int64_t ldb, int64_t k,
-                                double alpha) {
-  for (int64_t r = 0; r < k; ++r) {
-    const double* br = B + r * ldb;
-    for (int64_t i = 0; i < m; ++i) {
-      const double bi = alpha * br[i];
-      double* ci = C + i * ldc;
-      for (int64_t j = 0; j <= i; ++j) ci[j] += bi * br[j];
-    }
-  }
 }
 
 }  // namespace linalg

@@ -8,9 +8,10 @@
 //
 // Files:
 //   polytope_body.cc        bodies, barriers, phase I, analytic centre, Lewis weights, John ellipsoid
-//   polytope_walk.inl       one Dikin step (propose / finish), written once, compiled four times:
-//   polytope_ref.cc         ... with the scalar linear algebra of core/linalg.h: the fp64 oracle
+//   polytope_walk.inl       one Dikin step (propose / finish), written once, compiled three times:
 //   polytope_cpu_{scalar,avx2,avx512}.cc  ... with the blocked SIMD kernels
+//   polytope_ref.cc         the fp64 oracle: the walk written again from the spec, plain loops,
+//                           its own linear algebra (shares only WalkCtx and core/rng.h)
 //   polytope_cpu.cc         the sampler: chains over the thread pool, recording, ISA dispatch
 //   polytope_diag.cc        ESS (Geyer initial monotone sequence, multi-chain) and split R-hat
 // Tests: test/3x.*.test.ts (statistics, via the addon), test/native/polytope_test.cc (kernels

@@ -10,6 +10,5 @@
 
 #pragma GCC target("avx2,fma")
 #define POLY_NS poly_avx2
-#define POLY_BLOCKED 1
 #define LEMMA_LINALG_AVX2 1
 #include "polytope/polytope_walk.inl"

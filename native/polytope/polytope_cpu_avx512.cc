@@ -13,6 +13,5 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define POLY_NS poly_avx512
-#define POLY_BLOCKED 1
 #define LEMMA_LINALG_AVX512 1
 #include "polytope/polytope_walk.inl"

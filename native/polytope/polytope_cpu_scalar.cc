@@ -10,5 +10,4 @@
 
 
 #define POLY_NS poly_scalar
-#define POLY_BLOCKED 1
 #include "polytope/polytope_walk.inl"

@@ -1,8 +1,8 @@
-// One step of the soft-threshold Dikin walk (spec §3.2), written once and compiled four times:
-// polytope_ref.cc (POLY_NS = poly_ref, POLY_BLOCKED = 0: the scalar routines of core/linalg.h,
-// the fp64 oracle) and polytope_cpu_{scalar,avx2,avx512}.cc (POLY_BLOCKED = 1: blocked SYRK and
-// Cholesky with the including TU's ISA). Same random numbers, same decisions; only rounding
-// differs between the instantiations.
+// One step of the soft-threshold Dikin walk (spec §3.2), written once and compiled three times:
+// polytope_cpu_{scalar,avx2,avx512}.cc (blocked SYRK and Cholesky with the including TU's ISA).
+// Same random numbers, same decisions; only rounding differs between the instantiations. The
+// fp64 oracle (polytope_ref.cc) is a separate plain implementation that draws the same random
+// numbers, so a bug here cannot pass the comparison by being shared.
 //
 // Step t of chain ch (x interior, Φ(x) = LₓLₓᵀ):
 //   coin block (kRngCoin): u_lazy, u_acc. Lazy chain: u_lazy < ½ ⇒ stay (this is the paper's
@@ -20,7 +20,7 @@
 // ridge_rel·tr(Φ)/d is added for numerical safety (§3.2); it is a function of the point, so the
 // chain stays exact.
 //
-// Include after `#define POLY_NS <ns>` and `#define POLY_BLOCKED 0|1`; the std headers this file
+// Include after `#define POLY_NS <ns>`; the std headers this file
 // needs must already be included (before any `#pragma GCC target`).
 
 #include "core/linalg.h"
@@ -48,45 +48,22 @@ inline Scratch scratch_of(const WalkCtx& c, int worker) {
 
 constexpr double kEps = 2.220446049250313e-16;
 
-// ------------------------------------------------------------------ linear algebra switch
+// ------------------------------------------------------------------ linear algebra (blocked)
 inline double la_dot(const double* x, const double* y, int64_t n) {
-#if POLY_BLOCKED
   return linalg::dot(x, y, n);
-#else
-  double s = 0.0;
-  for (int64_t i = 0; i < n; ++i) s += x[i] * y[i];
-  return s;
-#endif
 }
 // C (d×d lower, ld ldc) += BᵀB, B k×d with ld ldb (zero columns [d, ldb)).
 inline void la_syrk(double* C, int64_t ldc, int64_t d, const double* B, int64_t ldb, int64_t k) {
-#if POLY_BLOCKED
   linalg::syrk_lower<false>(C, ldc, d, B, ldb, k);
-#else
-  linalg::syrk_lower_ref(C, ldc, d, B, ldb, k, 1.0);
-#endif
 }
 inline bool la_chol(double* A, int64_t n, int64_t ld, double* work) {
-#if POLY_BLOCKED
   return linalg::cholesky_blocked(A, n, ld, work);
-#else
-  (void)work;
-  return linalg::cholesky_unblocked(A, n, ld);
-#endif
 }
 inline void la_solve_t(const double* L, int64_t n, int64_t ld, double* x) {
-#if POLY_BLOCKED
   linalg::solve_lower_t_fast(L, n, ld, x);
-#else
-  linalg::solve_lower_t(L, n, ld, x);
-#endif
 }
 inline double la_quad(const double* L, int64_t n, int64_t ld, const double* u, double* tmp) {
-#if POLY_BLOCKED
   return linalg::quad_form_lower_t_fast(L, n, ld, u, tmp);
-#else
-  return linalg::quad_form_lower_t(L, n, ld, u, tmp);
-#endif
 }
 inline void zero(double* p, int64_t n) { memset(p, 0, static_cast<size_t>(n) * sizeof(double)); }
 
@@ -234,7 +211,6 @@ inline double phi_spectra(const WalkCtx& c, const Scratch& sc, double* Phi) {
 // τ_i = ‖L⁻¹ g_i a_i‖² for all rows (L = the factor in K); B holds the rows g_i a_i.
 inline void leverage_quadforms(const WalkCtx& c, const Scratch& sc, const double* K, const double* B, double* tau) {
   const int64_t M = c.M, d = c.d, lda = c.lda;
-#if POLY_BLOCKED
   const int64_t Mp = walk_mp(M);
   for (int64_t j = 0; j < d; ++j) {
     double* yj = sc.Y + j * Mp;
@@ -247,15 +223,6 @@ inline void leverage_quadforms(const WalkCtx& c, const Scratch& sc, const double
     const double* yj = sc.Y + j * Mp;
     for (int64_t i = 0; i < M; ++i) tau[i] += yj[i] * yj[i];
   }
-#else
-  for (int64_t i = 0; i < M; ++i) {
-    for (int64_t j = 0; j < d; ++j) sc.tmp[j] = B[i * lda + j];
-    linalg::solve_lower(K, d, c.ldm, sc.tmp);
-    double s = 0.0;
-    for (int64_t j = 0; j < d; ++j) s += sc.tmp[j] * sc.tmp[j];
-    tau[i] = s;
-  }
-#endif
 }
 
 // ℓp Lewis weights of A_x = S⁻¹A (spec §3.4): log w ← (1−θ)·log w + θ·log T(w) with
@@ -521,11 +488,7 @@ static int64_t k_lewis(const WalkCtx& c, const double* x, const double* w_in, do
 
 const WalkKernels& walk_kernels() {
   static const WalkKernels k = {k_propose, k_finish, k_run_chain, k_target, k_phi_exact, k_lewis,
-#if POLY_BLOCKED
                                 linalg::isa_name()
-#else
-                                "ref"
-#endif
   };
   return k;
 }
