@@ -61,6 +61,14 @@ export interface NativeDpParams {
   quantised?: boolean;
 }
 
+/**
+ * Native objects reach JS as opaque handles: type-tagged Externals over a shared_ptr
+ * (native/napi/convert.h). The same mistakes give the same errors in every family: a value that
+ * is not a handle of the expected kind is a TypeError ("expected a <kind> handle"); a disposed
+ * handle is LemmaError ERR_DISPOSED; dispose is idempotent and safe while a call runs (the call
+ * co-owns the object). Every native error is a plain Error with a `code`; callers pass it through
+ * fromNative (lib/errors.ts), which makes it a LemmaError with the caller's stack.
+ */
 /** An opaque, type-tagged native handle to a device buffer. */
 export type DeviceHandle = { readonly __deviceHandle: unique symbol };
 
@@ -136,7 +144,7 @@ export interface Native {
     dq: Float32Array, dk: Float32Array, dv: Float32Array, p: NativeSparseAttendParams): Promise<NativeSparseStats>;
   sparseIndexBackwardSync(h: SparseIndexHandle, q: Float32Array, thresholds: Float64Array, dOut: Float32Array,
     dq: Float32Array, dk: Float32Array, dv: Float32Array, p: NativeSparseAttendParams): NativeSparseStats;
-  sparseIndexInfo(h: SparseIndexHandle): { N: number; numBlocks: number; levels: number; bytes: number } | null;
+  sparseIndexInfo(h: SparseIndexHandle): { N: number; numBlocks: number; levels: number; bytes: number };
   sparseIndexDispose(h: SparseIndexHandle): void;
   sparseAttentionRef(q: Float64Array, k: Float64Array, v: Float64Array, thresholds: Float64Array,
     out: Float64Array, counts: Float64Array, p: NativeSparseRefParams): Promise<void>;
@@ -160,17 +168,14 @@ export interface Native {
   cudaFree(h: DeviceHandle): void;
   cudaSynchronize(): Promise<void>;
   cudaEmulator?: NativeCudaEmulator;
-  attentionForwardCuda(q: DeviceHandle, k: DeviceHandle, v: DeviceHandle, out: DeviceHandle, lse: DeviceHandle,
-    p: NativeAttentionParams, precision: 0 | 1 | 2 | 3): Promise<void>;
-  attentionBackwardCuda(q: DeviceHandle, k: DeviceHandle, v: DeviceHandle, out: DeviceHandle, lse: DeviceHandle,
-    dOut: DeviceHandle, dq: DeviceHandle, dk: DeviceHandle, dv: DeviceHandle, p: NativeAttentionParams,
-    precision: 0 | 1 | 2 | 3): Promise<void>;
   capabilities(): NativeCapabilities;
   setNumThreads(n: number): number;
   setSimdLevel(level: string): string;
   fmaPeak(threads: number, seconds: number): Promise<number>;
   /** Reads every array once on the thread pool (synchronously); returns a checksum. */
   streamRead(arrays: ArrayBufferView[]): number;
+  /** Arms a four-word cancel/progress token for the next native async call (lib/long-work.ts), or disarms (null). */
+  armCancel(token: Int32Array | null): void;
   attentionForward(q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray, lse: FloatArray,
     p: NativeAttentionParams): Promise<void>;
   attentionForwardSync(q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray, lse: FloatArray,
@@ -180,6 +185,12 @@ export interface Native {
   attentionBackwardSync(q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray, lse: FloatArray,
     dOut: FloatArray, dq: FloatArray, dk: FloatArray, dv: FloatArray, p: NativeAttentionParams): void;
   attentionWorkspaceBytes(p: NativeAttentionParams, pass: 0 | 1): number;
+  /** Attention on device tensors (native/napi/attention_binding.cc); precision 0 fp32, 1 tf32, 2 fp16, 3 bf16. */
+  attentionForwardCuda(q: DeviceHandle, k: DeviceHandle, v: DeviceHandle, out: DeviceHandle, lse: DeviceHandle,
+    p: NativeAttentionParams, precision: 0 | 1 | 2 | 3): Promise<void>;
+  attentionBackwardCuda(q: DeviceHandle, k: DeviceHandle, v: DeviceHandle, out: DeviceHandle, lse: DeviceHandle,
+    dOut: DeviceHandle, dq: DeviceHandle, dk: DeviceHandle, dv: DeviceHandle, p: NativeAttentionParams,
+    precision: 0 | 1 | 2 | 3): Promise<void>;
   dpL1Build(X: FloatArray, cnt: Float64Array, sum: Float64Array, p: NativeDpParams): Promise<void>;
   dpL1BuildSync(X: FloatArray, cnt: Float64Array, sum: Float64Array, p: NativeDpParams): void;
   dpL1Query(cnt: Float64Array, sum: Float64Array, Y: Float64Array, out: Float64Array, p: NativeDpParams): Promise<void>;
@@ -218,13 +229,10 @@ export interface NativeBodySpec {
   rowPtr?: Int32Array; colIdx?: Int32Array; values?: Float64Array;
   F?: Float64Array; C?: Float64Array;
 }
-export interface NativePolytopeBody {
-  contains(x: Float64Array): string;
-  analyticCenter(): Promise<{ x: Float64Array; phase1Iterations: number; newtonIterations: number }>;
-  lewisWeights(x: Float64Array, p: number, tol: number, maxIter: number):
-    Promise<{ weights: Float64Array; iterations: number; residual: number; converged: boolean }>;
-  dispose(): void;
-}
+/** A polytope body handle (native/napi/polytope_binding.cc). */
+export type PolytopeBodyHandle = { readonly __polytopeBodyHandle: unique symbol };
+/** A Dikin sampler handle: one call at a time (lib/sample/dikin.ts serialises); abort / dispose any time. */
+export type DikinSamplerHandle = { readonly __dikinSamplerHandle: unique symbol };
 export interface NativeTargetSpec {
   kind: 'uniform' | 'linear' | 'gaussian' | 'logistic' | 'callback';
   c?: Float64Array; mean?: Float64Array; precision?: Float64Array;
@@ -236,27 +244,31 @@ export interface NativeDikinParams {
   lewisTolerance: number; lewisMaxIterations: number; lazy: boolean; seed: number; burnIn: number;
   thin: number; kept: number; reference: boolean; device: 'cpu' | 'cuda';
 }
-export interface NativeDikinSampler {
-  setStart(x0: Float64Array, fx0: Float64Array | null): void;
-  run(steps: number): Promise<number>;
-  propose(zOut: Float64Array, need: Uint8Array): Promise<void>;
-  finish(fz: Float64Array): Promise<void>;
-  samples(): Float64Array;
-  acceptance(): Float64Array;
-  stepsDone(): number;
-  recorded(): number;
-  stepSeconds(): number;
-  kernel(): string;
-  abort(): void;
-  dispose(): void;
-}
 export interface NativeJohnResult {
   weights: Float64Array; Q: Float64Array; iterations: number; sumWeights: number; maxTau: number;
   complementary: number; logDet: number;
 }
 export interface Native {
-  PolytopeBody: new (spec: NativeBodySpec) => NativePolytopeBody;
-  DikinSampler: new (body: NativePolytopeBody, target: NativeTargetSpec, p: NativeDikinParams) => NativeDikinSampler;
+  polytopeBody(spec: NativeBodySpec): PolytopeBodyHandle;
+  /** '' when x is interior, else the reason. */
+  polytopeBodyContains(body: PolytopeBodyHandle, x: Float64Array): string;
+  polytopeAnalyticCenter(body: PolytopeBodyHandle): Promise<{ x: Float64Array; phase1Iterations: number; newtonIterations: number }>;
+  polytopeLewisWeights(body: PolytopeBodyHandle, x: Float64Array, p: number, tol: number, maxIter: number):
+    Promise<{ weights: Float64Array; iterations: number; residual: number; converged: boolean }>;
+  polytopeBodyDispose(body: PolytopeBodyHandle): void;
+  dikinSampler(body: PolytopeBodyHandle, target: NativeTargetSpec, p: NativeDikinParams): DikinSamplerHandle;
+  dikinSetStart(s: DikinSamplerHandle, x0: Float64Array, fx0: Float64Array | null): void;
+  dikinRun(s: DikinSamplerHandle, steps: number): Promise<number>;
+  dikinPropose(s: DikinSamplerHandle, zOut: Float64Array, need: Uint8Array): Promise<void>;
+  dikinFinish(s: DikinSamplerHandle, fz: Float64Array): Promise<void>;
+  dikinSamples(s: DikinSamplerHandle): Float64Array;
+  dikinAcceptance(s: DikinSamplerHandle): Float64Array;
+  dikinStepsDone(s: DikinSamplerHandle): number;
+  dikinRecorded(s: DikinSamplerHandle): number;
+  dikinStepSeconds(s: DikinSamplerHandle): number;
+  dikinKernel(s: DikinSamplerHandle): string;
+  dikinAbort(s: DikinSamplerHandle): void;
+  dikinDispose(s: DikinSamplerHandle): void;
   polytopeDiagnostics(samples: Float64Array, C: number, N: number, d: number): Promise<{ ess: Float64Array; rhat: Float64Array }>;
   johnEllipsoid(A: Float64Array, M: number, d: number,
     o: { epsilon: number; sketch: boolean; sketchSize: number; seed: number; maxIterations: number }): Promise<NativeJohnResult>;

@@ -93,18 +93,64 @@ export function cudaAvailable(): boolean {
 }
 
 /**
- * Resolves a device option: 'auto' picks 'cuda' only when `preferCuda` and a GPU is usable;
- * 'cuda' without a usable GPU throws ERR_CUDA_UNAVAILABLE with the reason.
+ * Sizes from which `device: 'auto'` moves work on host data to a usable GPU. The one table of
+ * size heuristics in lemma (each family's docs point here); none of them runs on the emulated
+ * device, and none overrides an explicit `device`.
  */
-export function resolveDevice(device: unknown, name: string, preferCuda = false): 'cpu' | 'cuda' {
+export const AUTO_CUDA_MIN = {
+  /** lemma.sample.dikin: chains C. */
+  dikinChains: 256,
+  /** dp.L1Kde.query: query points q. */
+  dpQueries: 4096,
+  /** sparse.keyIndex: keys B·Hkv·N. */
+  sparseKeys: 16384,
+} as const;
+
+/** How a call's data decides `device: 'auto'`. */
+export interface AutoRule {
+  /** The inputs are DeviceTensors, or the object was built on the GPU: 'auto' means 'cuda'. */
+  resident?: boolean;
+  /** The work is at least the family's AUTO_CUDA_MIN size: 'auto' means 'cuda' when a GPU is usable. */
+  large?: boolean;
+  /**
+   * Why this call has no CUDA path ('' or absent when it has one). An explicit 'cuda' is then
+   * ERR_CUDA_UNAVAILABLE with this reason; 'auto' runs on the CPU.
+   */
+  noCudaPath?: string;
+}
+
+/**
+ * The one device rule of lemma (every family resolves `options.device` here):
+ * - 'cpu' runs on the CPU; 'cuda' runs on the GPU or throws ERR_CUDA_UNAVAILABLE with the reason
+ *   (no usable GPU, or no CUDA path for this call); neither is ever overridden.
+ * - 'auto' (the default) runs on the GPU when the inputs live there (`resident`), or when the
+ *   work is `large` and a real GPU is usable; on the CPU otherwise.
+ * The result of every operation carries the device that actually ran.
+ */
+export function chooseDevice(device: unknown, name: string, rule: AutoRule = {}): 'cpu' | 'cuda' {
   const d = checkOneOf(device ?? 'auto', name, DEVICES);
   if (d === 'cpu') return 'cpu';
+  if (rule.noCudaPath) {
+    if (d === 'cuda') throw new LemmaError('ERR_CUDA_UNAVAILABLE', `${name} 'cuda': ${rule.noCudaPath}; use device 'cpu' or 'auto'`);
+    return 'cpu';
+  }
   const c = native.capabilities().cuda;
   const usable = c.compiled && c.deviceCount > 0;
   if (d === 'cuda') {
     if (!usable) throw new LemmaError('ERR_CUDA_UNAVAILABLE', `device 'cuda' was requested but no GPU is usable: ${c.reason}`);
     return 'cuda';
   }
-  // The emulated device is for tests: only an explicit device 'cuda' runs on it.
-  return usable && preferCuda && !c.emulated ? 'cuda' : 'cpu';
+  if (rule.resident) return 'cuda';
+  // The emulated device is for tests: only an explicit device 'cuda' (or resident data) runs on it.
+  return usable && rule.large === true && !c.emulated ? 'cuda' : 'cpu';
+}
+
+/** chooseDevice with only a size rule (lib/cuda's uploads ask for 'cuda' through it). */
+export function resolveDevice(device: unknown, name: string, large = false): 'cpu' | 'cuda' {
+  return chooseDevice(device, name, { large });
+}
+
+/** chooseDevice for a call with no CUDA path: 'auto' and 'cpu' give 'cpu'; 'cuda' throws. */
+export function cpuOnly(device: unknown, name: string, why: string): 'cpu' {
+  return chooseDevice(device, name, { noCudaPath: why }) as 'cpu';
 }

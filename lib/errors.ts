@@ -36,12 +36,17 @@ const KNOWN_CODES = new Set<string>([
   'ERR_DISPOSED', 'ERR_OOM', 'ERR_BUDGET', 'ERR_INFEASIBLE', 'ERR_AGENT', 'ERR_INTERNAL',
 ]);
 
+/** Errors thrown by user callbacks (onProgress, agents, targets): fromNative leaves them as they are. */
+export const PASS_THROUGH = new WeakSet<object>();
+
 /**
  * Turns whatever a native call threw or rejected with into a LemmaError carrying the caller's
  * stack (native errors are created on the main thread after the work ends, so their own stack
  * says nothing useful). `callSite` is an Error created when the caller entered lemma.
  */
 export function fromNative(err: unknown, callSite: Error): Error {
+  // An abort, or an error thrown by the caller's own callback: theirs, unchanged.
+  if (err !== null && typeof err === 'object' && (PASS_THROUGH.has(err) || (err as Error).name === 'AbortError')) return err as Error;
   if (err instanceof LemmaError || err instanceof TypeError || err instanceof RangeError) {
     err.stack = `${err.name}: ${err.message}\n${stackFrames(callSite)}`;
     return err;

@@ -46,9 +46,11 @@ test('JE-1: exact John ellipsoid, n = 2000, d = 20, Student-t(3) rows', async (t
   t.true(Math.abs(r.report.sumWeights - d) <= 1e-9);
   t.true(r.report.maxTau <= bound);
   t.true(r.report.ok);
+  t.is(r.device, 'cpu');
+  t.deepEqual(r.matrix.shape, [d, d]);
   t.true(r.weights.every((w) => w >= 0));
-  // τ recomputed here from the returned shape matrix.
-  const taus = choleskySolveNorms(r.shape.data, d, A);
+  // τ recomputed here from the returned matrix Q.
+  const taus = choleskySolveNorms(r.matrix.data, d, A);
   t.true(Math.abs(Math.max(...taus) - r.report.maxTau) < 1e-9);
   // Containment through support functions: h_E(u) = √(uᵀQ⁻¹u); h_P(u) ≥ h_{E/√τmax}(u) means
   // for every facet row a: the ellipsoid's extent along a is √τ(a) ≤ √τmax, i.e. E/√τmax ⊆ P.
@@ -74,7 +76,7 @@ test('the cube with each facet twice: w = 1/2 and Q = I; rank-deficient A is ERR
   const r = await lemma.polytope.johnEllipsoid([...I, ...I], { epsilon: 0.01 });
   // Two copies of each row: the optimum spreads w = 1/2 over each pair (Σw = d), Q = I.
   for (const w of r.weights) t.true(Math.abs(w - 0.5) < 1e-12);
-  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) t.true(Math.abs(r.shape.data[i * d + j] - (i === j ? 1 : 0)) < 1e-12);
+  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) t.true(Math.abs(r.matrix.data[i * d + j] - (i === j ? 1 : 0)) < 1e-12);
   t.true(Math.abs(r.report.maxTau - 1) < 1e-12);
   const e = await t.throwsAsync(lemma.polytope.johnEllipsoid([[1, 1], [2, 2], [-1, -1]]), { instanceOf: lemma.LemmaError, message: /rank < d/ });
   t.is(e?.code, 'ERR_INFEASIBLE');

@@ -234,5 +234,5 @@ test('the native layer re-checks sizes and parameters', (t) => {
   const { cnt, sum } = good();
   t.is(code(() => native.dpL1QuerySync(cnt, sum, new Float64Array([0.5, Infinity]), new Float64Array(1), shape)), 'ERR_RANGE');
   t.is(code(() => native.dpL1QuerySync(cnt, sum, new Float64Array(3), new Float64Array(1), shape)), 'ERR_SHAPE');
-  t.is(code(() => native.dpL1QuerySync(cnt, sum, new Float64Array(2), new Float64Array(1), { ...shape, device: 'cuda' })), 'ERR_INTERNAL');
+  t.is(code(() => native.dpL1QuerySync(cnt, sum, new Float64Array(2), new Float64Array(1), { ...shape, device: 'cuda' })), 'ERR_CUDA_UNAVAILABLE');
 });

@@ -14,13 +14,13 @@ const det = { seed: 3, insecureDeterministic: true } as const;
 test('query(Y) equals queryOne row by row, for tensors (f64 and f32) and arrays of rows', async (t) => {
   const kde = await lemma.dp.l1Kde(X, { ...base, ...det });
   const rows = [[0.2, 0.3], [0.9, 0.1], [-0.5, 1.5]];
-  const a = await kde.query(rows);
-  const b = await kde.query({ data: Float64Array.from(rows.flat()), shape: [3, 2] });
-  const c = await kde.query({ data: Float32Array.from([0.25, 0.5, 0.75, 0.125]), shape: [2, 2] });
+  const a = (await kde.query(rows)).estimates;
+  const b = (await kde.query({ data: Float64Array.from(rows.flat()), shape: [3, 2] })).estimates;
+  const c = (await kde.query({ data: Float32Array.from([0.25, 0.5, 0.75, 0.125]), shape: [2, 2] })).estimates;
   t.deepEqual(a, b);
   t.deepEqual([...a], rows.map((r) => kde.queryOne(r)));
   t.deepEqual([...c], [kde.queryOne([0.25, 0.5]), kde.queryOne([0.75, 0.125])]);
-  t.deepEqual(await kde.query({ data: new Float64Array(0), shape: [0, 2] }), new Float64Array(0));
+  t.deepEqual((await kde.query({ data: new Float64Array(0), shape: [0, 2] })).estimates, new Float64Array(0));
   t.is(kde.d, 2);
   t.is(kde.levels, 4);
   t.is(kde.gridBits, 20);
@@ -78,7 +78,9 @@ test('a query in flight survives dispose()', async (t) => {
   const want = kde.queryOne([0.3, 0.3]);
   const p = kde.query([[0.3, 0.3]]);
   kde.dispose();
-  t.deepEqual([...(await p)], [want]);
+  const r = await p;
+  t.deepEqual([...r.estimates], [want]);
+  t.is(r.device, 'cpu');
 });
 
 for (const structure of ['tree', 'tree-paper', 'baseline-independent', 'baseline-prefix'] as const) {
@@ -93,7 +95,7 @@ for (const structure of ['tree', 'tree-paper', 'baseline-independent', 'baseline
       const back = lemma.dp.loadL1Kde(doc);
       t.is(back.constructor, kde.constructor);
       const Y = [[0.1, 0.1], [0.5, -1], [2, 7]];
-      t.deepEqual(await back.query(Y), await kde.query(Y));
+      t.deepEqual((await back.query(Y)).estimates, (await kde.query(Y)).estimates);
       t.is(back.errorStd([0.4, 0.4]), kde.errorStd([0.4, 0.4]));
       t.deepEqual(back.release(), kde.release());
     });
@@ -108,7 +110,7 @@ test('a version-1 document (the earlier paper tree, one noise part per part) sti
   const back = lemma.dp.loadL1Kde(v1) as lemma.dp.PrivateL1Kde;
   t.is(back.variant, 'paper');
   const Y = [[0.1, 0.1], [0.5, 0.9]];
-  t.deepEqual(await back.query(Y), await kde.query(Y));
+  t.deepEqual((await back.query(Y)).estimates, (await kde.query(Y)).estimates);
   t.deepEqual(back.release(), kde.release());
 });
 
@@ -142,11 +144,11 @@ test("device 'cuda' without a usable GPU is refused with ERR_CUDA_UNAVAILABLE; '
   const Y = Array.from({ length: 5000 }, (_, i) => [i / 5000, 1 - i / 5000]);
   if (lemma.cudaAvailable()) {
     t.log('a GPU is usable here: test/gpu/dp-query.test.ts covers CUDA parity');
-    t.deepEqual(await kde.query(Y, { device: 'auto' }), await kde.query(Y, { device: 'cpu' }).then((a) => a));
+    t.deepEqual((await kde.query(Y, { device: 'auto' })).estimates, (await kde.query(Y, { device: 'cpu' })).estimates);
     return;
   }
   await t.throwsAsync(kde.query(Y, { device: 'cuda' }), { code: 'ERR_CUDA_UNAVAILABLE', message: /^device 'cuda' was requested but no GPU is usable/ });
-  t.deepEqual(await kde.query(Y, { device: 'auto' }), await kde.query(Y, { device: 'cpu' }));
+  t.deepEqual((await kde.query(Y, { device: 'auto' })).estimates, (await kde.query(Y, { device: 'cpu' })).estimates);
 });
 
 test('a large build yields to the event loop while the noise is drawn', async (t) => {

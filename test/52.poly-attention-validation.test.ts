@@ -32,10 +32,13 @@ test("device 'cuda' and device tensors: ERR_CUDA_UNAVAILABLE (no CUDA kernel yet
   t.is(r.device, 'cpu');
 });
 
-test('non-finite inputs and too many features are ERR_RANGE', async (t) => {
+test('non-finite inputs are RangeErrors naming the entry; too many features are ERR_RANGE', async (t) => {
   const bad = t32([1, 2, 16, 8]);
   bad.data[5] = NaN;
-  await t.throwsAsync(P.forward(bad, k, v), { code: 'ERR_RANGE', message: /q.data\[5\] is not finite/ });
+  await t.throwsAsync(P.forward(bad, k, v), { instanceOf: RangeError, message: /^Expected a finite number for q\[0, 0, 0, 5\] but received NaN/ });
+  const badV = t32([1, 1, 20, 8], 4);
+  badV.data[13] = Infinity;
+  await t.throwsAsync(P.forward(q, k, badV), { instanceOf: RangeError, message: /^Expected a finite number for v\[0, 0, 1, 5\] but received Infinity/ });
   const wide = t32([1, 1, 4, 64]);
   await t.throwsAsync(P.forward(wide, wide, wide, { degree: 4 }), { code: 'ERR_RANGE', message: /degree 4 at D = 64 needs 814385 features, more than the limit of 65536/ });
 });

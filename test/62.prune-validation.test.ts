@@ -104,7 +104,7 @@ const lemmaErrors: Array<[string, () => Promise<unknown>, lemma.ErrorCode, RegEx
   ['X fp32, W fp64', () => prune({}, { X: { data: Float32Array.from(X.data), shape: X.shape }, W }), 'ERR_DTYPE', /^Expected a Float32Array like X\.data for W\.data but received a Float64Array of length 64/],
   ['X fp64, Wq fp32', () => prune({}, { X, Wq: { data: new Float32Array(16), shape: [8, 2] }, Wk }), 'ERR_DTYPE', /^Expected a Float64Array like X\.data for Wq\.data/],
   ['d too large for the scratch limit', () => prune({}, { X: f64([1, 20000]), Wq: f64([20000, 1]), Wk: f64([20000, 1]) }), 'ERR_RANGE', /^lemma\.prune needs about \d+ bytes of fp64 scratch for n = 1, d = 20000, more than the limit of 2147483648$/],
-  ["device 'cuda'", () => prune({ device: 'cuda' }), 'ERR_CUDA', /^lemma\.prune runs on the CPU only \(TypeScript orchestration, no CUDA path\); use device 'auto' or 'cpu'$/],
+  ["device 'cuda'", () => prune({ device: 'cuda' }), 'ERR_CUDA_UNAVAILABLE', /^options\.device 'cuda': lemma\.prune runs on the CPU only \(TypeScript orchestration, no CUDA path\); use device 'cpu' or 'auto'$/],
 ];
 for (const [name, fn, code, re] of lemmaErrors) {
   test(`LemmaError ${code}: ${name}`, async (t) => {

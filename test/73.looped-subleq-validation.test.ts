@@ -101,7 +101,7 @@ test('run: refusals and what the native layer re-checks', async (t) => {
   await t.throwsAsync(subleq.run(c, { steps: 1, onProgress: 1 as never }), { instanceOf: TypeError, message: /^Expected a function for options\.onProgress/ });
   const other = subleq.compile({ program: [[0, 1, 0]], memory: [1, 2] }, { wordBits: 8 });
   await t.throwsAsync(subleq.run([c, other], { steps: 1 }), { instanceOf: RangeError, message: /^compiled\[1\] has geometry \(M 4, P 2, N 8, 9 layers\) but compiled\[0\] has \(M 4, P 2, N 16, 9 layers\): one run takes one geometry/ });
-  await t.throwsAsync(subleq.run(new Array(1000).fill(c), { steps: 1e6, trace: 'every' }), { instanceOf: RangeError, message: /^trace 'every' would hold B·\(steps\+1\)·M = 4000004000 words but the limit is 2\^28/ });
+  await t.throwsAsync(subleq.run(new Array(1000).fill(c), { steps: 1e6, trace: 'every' }), { instanceOf: lemma.LemmaError, code: 'ERR_RANGE', message: /^trace 'every' would hold B·\(steps\+1\)·M = 4000004000 words but the limit is 2\^28/ });
   // Tampered weights: the C++ layer re-checks the CSR before any work.
   const bad = subleq.compile({ program: [[0, 1, 0]], memory: [1, 2] });
   bad.layers[2].cols[0] = 1e6;

@@ -173,7 +173,7 @@ async function main(): Promise<void> {
     const truth = new Float64Array(100);
     await native.dpL1BruteForce(X, Yq.data, truth, { n: BIG.n, d: BIG.d, levels: BIG.levels, gridBits: 20, lo: new Float64Array(BIG.d), hi: new Float64Array(BIG.d).fill(1) });
     const rm = async (k: lemma.dp.PrivateL1Kde | lemma.dp.BaselineL1Kde) => {
-      const est = await k.query(Yq);
+      const est = (await k.query(Yq)).estimates;
       let s = 0, m = 0;
       est.forEach((e, i) => { s += (e - truth[i]) ** 2; m += truth[i]; });
       return { rmse: Math.sqrt(s / 100), relRmse: Math.sqrt(s / 100) / (m / 100) };
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
           const o = { epsilon, range: 1, levels: EL };
           const k = c.variant ? await lemma.dp.l1Kde({ data: Xe, shape: [En, Ed] }, { ...o, variant: c.variant, consistency: c.consistency })
             : await lemma.dp.baselineL1Kde({ data: Xe, shape: [En, Ed] }, { ...o, alpha: c.alpha, bandCounts: c.bandCounts, consistency: c.consistency });
-          const est = await k.query({ data: Yq, shape: [nq, Ed] });
+          const est = (await k.query({ data: Yq, shape: [nq, Ed] })).estimates;
           est.forEach((e, i) => { se += (e - truth[i]) ** 2; });
           if (b === 0) {
             for (let i = 0; i < nq; i++) {

@@ -6,20 +6,22 @@
 import { LemmaError, fromNative } from '../errors.js';
 import { native } from '../binding.js';
 import type { FloatArray, NativeAttentionParams } from '../binding.js';
-import { resolveDevice } from '../device.js';
+import { chooseDevice } from '../device.js';
+import { LONG_WORK_OPTIONS, checkLongWork, runLong } from '../long-work.js';
+import type { LongWork, LongWorkOptions } from '../long-work.js';
 import type { Device } from '../device.js';
 import { DeviceTensor, empty as deviceEmpty, isDeviceTensor, tensor as upload } from '../cuda/device-tensor.js';
 import type { DeviceDtype } from '../cuda/device-tensor.js';
 import { checkTensor, privateData, zerosLike } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions, expected } from '../validation/index.js';
-import { checkKnownKeys } from '../validation/options.js';
+import { checkKnownKeys, throwIfAborted } from '../validation/options.js';
 
 export type AttentionAlgorithm = 'auto' | 'flash' | 'materialized';
 
-const ATTENTION_OPTIONS = ['causal', 'scale', 'device', 'algorithm', 'deterministic', 'precision'];
+const ATTENTION_OPTIONS = ['causal', 'scale', 'device', 'algorithm', 'deterministic', 'precision', ...LONG_WORK_OPTIONS];
 
-export interface AttentionOptions {
+export interface AttentionOptions extends LongWorkOptions {
   /** Causal mask, bottom-right aligned when Nq ≠ Nk (query i sees keys j ≤ i + Nk − Nq). Default false. */
   causal?: boolean;
   /** Softmax scale. Default 1/√D. */
@@ -53,6 +55,8 @@ export interface ForwardResult<A extends FloatArray = FloatArray> {
   out: Tensor<A>;
   /** [B, Hq, Nq]: log-sum-exp of the scaled scores (+Infinity for a row that sees no key). */
   lse: Tensor<A>;
+  /** Where it ran ('cuda' for host tensors with device 'cuda': uploaded, run, downloaded). */
+  device: 'cpu' | 'cuda';
 }
 
 export interface BackwardInputs<A extends FloatArray = FloatArray> {
@@ -67,6 +71,8 @@ export interface BackwardResult<A extends FloatArray = FloatArray> {
   dq: Tensor<A>;
   dk: Tensor<A>;
   dv: Tensor<A>;
+  /** Where it ran. */
+  device: 'cpu' | 'cuda';
 }
 
 /** Bytes of O(N²) scratch the materialized schedule may take before lemma refuses. */
@@ -74,6 +80,7 @@ export const MATERIALIZED_LIMIT_BYTES = 2 * 1024 ** 3;
 
 interface Plan {
   params: NativeAttentionParams;
+  work: LongWork;
   device: 'cpu' | 'cuda';
   precision: 0 | 1 | 2 | 3;
 }
@@ -165,7 +172,7 @@ function plan(q: Shaped, k: Shaped, v: Shaped, options: unknown, pass: 0 | 1, de
       throw new LemmaError('ERR_DTYPE', expected(`precision '${PRECISION_OF_DTYPE[devDtype]}'${devDtype === 'float32' ? " or 'tf32'" : ''} for ${devDtype} device tensors`, 'options.precision', precision));
     }
   } else {
-    device = resolveDevice(opts.device, 'options.device');
+    device = chooseDevice(opts.device, 'options.device');
   }
   const params: NativeAttentionParams = {
     B, Hq, Hkv, Nq, Nk, D, scale, causal, deterministic, materialized: algorithm === 'materialized',
@@ -176,7 +183,7 @@ function plan(q: Shaped, k: Shaped, v: Shaped, options: unknown, pass: 0 | 1, de
       throw new LemmaError('ERR_RANGE', `algorithm 'materialized' needs ${bytes} bytes of scratch for Nq = ${Nq}, Nk = ${Nk}, more than the limit of ${MATERIALIZED_LIMIT_BYTES}; use algorithm 'flash'`);
     }
   }
-  return { params, device, precision: PRECISIONS.indexOf(precision) as 0 | 1 | 2 | 3 };
+  return { params, device, precision: PRECISIONS.indexOf(precision) as 0 | 1 | 2 | 3, work: checkLongWork(opts) };
 }
 
 function outputs(q: Tensor, p: NativeAttentionParams) {
@@ -240,7 +247,7 @@ async function withDeviceOutputs<T extends Record<string, DeviceTensor>>(make: (
   }
 }
 
-async function forwardDevice(ts: DeviceTensor[], pl: Plan): Promise<ForwardDeviceResult> {
+async function forwardDevice(ts: DeviceTensor[], pl: Plan): Promise<Omit<ForwardDeviceResult, 'device'>> {
   const [q, k, v] = ts;
   return withDeviceOutputs(
     () => ({ out: deviceEmpty(q.shape, q.dtype), lse: deviceEmpty(q.shape.slice(0, 3), 'float32') }),
@@ -248,7 +255,7 @@ async function forwardDevice(ts: DeviceTensor[], pl: Plan): Promise<ForwardDevic
   );
 }
 
-async function backwardDevice(ts: DeviceTensor[], pl: Plan): Promise<BackwardDeviceResult> {
+async function backwardDevice(ts: DeviceTensor[], pl: Plan): Promise<Omit<BackwardDeviceResult, 'device'>> {
   const [q, k, v, out, lse, dOut] = ts;
   return withDeviceOutputs(
     () => ({ dq: deviceEmpty(q.shape, q.dtype), dk: deviceEmpty(k.shape, k.dtype), dv: deviceEmpty(v.shape, v.dtype) }),
@@ -281,12 +288,14 @@ async function viaDevice<R extends Record<string, DeviceTensor>>(ts: Tensor[], p
 export type ForwardDeviceResult = {
   out: DeviceTensor;
   lse: DeviceTensor;
+  device: 'cuda';
 };
 
 export type BackwardDeviceResult = {
   dq: DeviceTensor;
   dk: DeviceTensor;
   dv: DeviceTensor;
+  device: 'cuda';
 };
 
 /**
@@ -309,12 +318,14 @@ export async function forward(q: AnyTensor, k: AnyTensor, v: AnyTensor, options?
   const site = new Error();
   try {
     const c = checkForwardArgs(q, k, v, options);
-    if (c.kind === 'dev') return await forwardDevice(c.ts, c.plan);
-    if (c.plan.device === 'cuda') return (await viaDevice(c.ts, c.plan, -1, forwardDevice)) as unknown as ForwardResult;
+    throwIfAborted(c.plan.work.signal, 'lemma.attention.forward');
+    if (c.kind === 'dev') return { ...(await forwardDevice(c.ts, c.plan)), device: 'cuda' };
+    if (c.plan.device === 'cuda') return { ...(await viaDevice(c.ts, c.plan, -1, forwardDevice)), device: 'cuda' } as unknown as ForwardResult;
     const [qt, kt, vt] = c.ts;
     const o = outputs(qt, c.plan.params);
-    await native.attentionForward(privateData(qt.data), privateData(kt.data), privateData(vt.data), o.out, o.lse, c.plan.params);
-    return { out: { data: o.out, shape: qt.shape.slice() }, lse: { data: o.lse, shape: qt.shape.slice(0, 3) } };
+    await runLong('lemma.attention.forward', c.plan.work,
+      () => native.attentionForward(privateData(qt.data), privateData(kt.data), privateData(vt.data), o.out, o.lse, c.plan.params));
+    return { out: { data: o.out, shape: qt.shape.slice() }, lse: { data: o.lse, shape: qt.shape.slice(0, 3) }, device: 'cpu' };
   } catch (e) {
     throw fromNative(e, site);
   }
@@ -322,7 +333,9 @@ export async function forward(q: AnyTensor, k: AnyTensor, v: AnyTensor, options?
 
 function hostOnly(c: Checked, fn: string): Tensor[] {
   if (c.kind === 'dev' || c.plan.device === 'cuda') {
-    throw new LemmaError('ERR_CUDA', `${fn} runs on the CPU only; use the Promise version for device 'cuda' and device tensors`);
+    // One code in every family for a sync call asking for CUDA (dp's queryOne, the native *Sync
+    // twins): ERR_CUDA_UNAVAILABLE, whether or not a GPU is usable.
+    throw new LemmaError('ERR_CUDA_UNAVAILABLE', `${fn} has no CUDA path (it runs on the CPU only); use the Promise version for device 'cuda' and device tensors`);
   }
   return c.ts;
 }
@@ -339,8 +352,8 @@ export function forwardSync(q: Tensor, k: Tensor, v: Tensor, options?: Attention
     const c = checkForwardArgs(q, k, v, options);
     const [qt, kt, vt] = hostOnly(c, 'forwardSync');
     const o = outputs(qt, c.plan.params);
-    native.attentionForwardSync(qt.data, kt.data, vt.data, o.out, o.lse, c.plan.params);
-    return { out: { data: o.out, shape: qt.shape.slice() }, lse: { data: o.lse, shape: qt.shape.slice(0, 3) } };
+    native.attentionForwardSync(privateData(qt.data), privateData(kt.data), privateData(vt.data), o.out, o.lse, c.plan.params);
+    return { out: { data: o.out, shape: qt.shape.slice() }, lse: { data: o.lse, shape: qt.shape.slice(0, 3) }, device: 'cpu' };
   } catch (e) {
     throw fromNative(e, site);
   }
@@ -352,7 +365,7 @@ function gradOutputs(ts: Tensor[]) {
 }
 
 function gradResult(ts: Tensor[], g: ReturnType<typeof gradOutputs>): BackwardResult {
-  return { dq: { data: g.dq, shape: ts[0].shape.slice() }, dk: { data: g.dk, shape: ts[1].shape.slice() }, dv: { data: g.dv, shape: ts[2].shape.slice() } };
+  return { dq: { data: g.dq, shape: ts[0].shape.slice() }, dk: { data: g.dk, shape: ts[1].shape.slice() }, dv: { data: g.dv, shape: ts[2].shape.slice() }, device: 'cpu' };
 }
 
 /**
@@ -375,11 +388,13 @@ export async function backward(inputs: BackwardInputs | BackwardDeviceInputs, op
   const site = new Error();
   try {
     const c = checkBackwardArgs(inputs, options);
-    if (c.kind === 'dev') return await backwardDevice(c.ts, c.plan);
-    if (c.plan.device === 'cuda') return (await viaDevice(c.ts, c.plan, 4, backwardDevice)) as unknown as BackwardResult;
+    throwIfAborted(c.plan.work.signal, 'lemma.attention.backward');
+    if (c.kind === 'dev') return { ...(await backwardDevice(c.ts, c.plan)), device: 'cuda' };
+    if (c.plan.device === 'cuda') return { ...(await viaDevice(c.ts, c.plan, 4, backwardDevice)), device: 'cuda' } as unknown as BackwardResult;
     const g = gradOutputs(c.ts);
     const d = c.ts.map((t) => privateData(t.data));
-    await native.attentionBackward(d[0], d[1], d[2], d[3], d[4], d[5], g.dq, g.dk, g.dv, c.plan.params);
+    await runLong('lemma.attention.backward', c.plan.work,
+      () => native.attentionBackward(d[0], d[1], d[2], d[3], d[4], d[5], g.dq, g.dk, g.dv, c.plan.params));
     return gradResult(c.ts, g);
   } catch (e) {
     throw fromNative(e, site);
@@ -394,7 +409,8 @@ export function backwardSync(inputs: BackwardInputs, options?: AttentionOptions)
     const c = checkBackwardArgs(inputs, options);
     const ts = hostOnly(c, 'backwardSync');
     const g = gradOutputs(ts);
-    native.attentionBackwardSync(ts[0].data, ts[1].data, ts[2].data, ts[3].data, ts[4].data, ts[5].data, g.dq, g.dk, g.dv, c.plan.params);
+    const d = ts.map((t) => privateData(t.data));
+    native.attentionBackwardSync(d[0], d[1], d[2], d[3], d[4], d[5], g.dq, g.dk, g.dv, c.plan.params);
     return gradResult(ts, g);
   } catch (e) {
     throw fromNative(e, site);

@@ -58,6 +58,8 @@ export class PrivacyAccountant {
 
   /** @internal use {@link accountant}. */
   constructor(epsilon: number) {
+    // The class is exported: `new PrivacyAccountant(NaN)` must not make a budget that is never spent.
+    checkNumber(epsilon, 'epsilon', { min: 0, exclusiveMin: true });
     this.epsilon = epsilon;
     this.#budget = toUnits(epsilon);
   }

@@ -10,6 +10,11 @@
  * The band layout is mirrored exactly by native/dp/dp_cpu.cc (dp_l1_baseline_query_cpu).
  */
 import { fromNative } from '../errors.js';
+import { cpuOnly } from '../device.js';
+import { checkOptions } from '../validation/index.js';
+import { checkKnownKeys } from '../validation/options.js';
+import { LONG_WORK_OPTIONS, checkLongWork, runLong } from '../long-work.js';
+import type { QueryOptions, QueryResult } from './l1-kde.js';
 import { native } from '../binding.js';
 import { L1KdeStructure } from './structure.js';
 import { queryVariance } from './consistency.js';
@@ -140,20 +145,25 @@ export class BaselineL1Kde extends L1KdeStructure {
    * Estimates Σ_i ‖x_i − y‖₁ for every row of Y. Runs natively on worker threads (CPU only:
    * the baseline has no CUDA kernel).
    * @param Y [q, d] tensor or array of rows; finite numbers.
-   * @returns Float64Array [q].
+   * @param options `{ device }`: 'auto' or 'cpu' ('cuda' is ERR_CUDA_UNAVAILABLE).
+   * @returns `{ estimates: Float64Array [q], device: 'cpu' }`.
    * @throws TypeError / RangeError for bad input; LemmaError ERR_SHAPE, ERR_DISPOSED.
    */
-  async query(Y: Points): Promise<Float64Array> {
+  async query(Y: Points, options?: QueryOptions): Promise<QueryResult> {
     const site = new Error();
     const st = this.state;
     const { data, q } = checkQueries(Y, 'Y', st.shape.d);
+    const opts = checkOptions(options, 'options');
+    checkKnownKeys(opts, 'options', ['device', ...LONG_WORK_OPTIONS]);
+    const work = checkLongWork(opts);
+    const device = cpuOnly(opts.device, 'options.device', 'the baseline has no CUDA kernel');
     const out = new Float64Array(q);
     try {
-      await native.dpL1BaselineQuery(st.cnt, data, out, this.#params());
+      await runLong('BaselineL1Kde.query', work, () => native.dpL1BaselineQuery(st.cnt, data, out, this.#params()));
     } catch (e) {
       throw fromNative(e, site);
     }
-    return out;
+    return { estimates: out, device };
   }
 
   /** Estimate for one point y (d numbers). Synchronous. */

@@ -12,6 +12,7 @@
  * (e.g. Δ/ε for ε = 0.1, whose double is m/2^56) is rounded UP to the nearest t/2^k, which only
  * adds noise: the privacy guarantee holds for the requested ε.
  */
+import { LemmaError } from '../errors.js';
 import { RandomSource, randomSourceFromOptions } from './random.js';
 import { checkInteger, checkNumber, checkOptions } from '../validation/index.js';
 import { checkKnownKeys } from '../validation/options.js';
@@ -191,7 +192,7 @@ export class DiscreteLaplaceSampler {
  * @param options `{ seed, insecureDeterministic: true }` makes the stream reproducible
  *   (AES-256-CTR keyed by the seed) — for tests only; a seed without the flag is refused.
  * @returns a Float64Array of integers (exact).
- * @throws TypeError / RangeError for bad arguments.
+ * @throws TypeError / RangeError for bad arguments; LemmaError ERR_OOM when `count` draws cannot be allocated.
  * @example
  * const noise = lemma.dp.discreteLaplace(2.5, 1000);
  */
@@ -202,7 +203,12 @@ export function discreteLaplace(scale: number, count: number, options?: { seed?:
   checkKnownKeys(opts, 'options', ['seed', 'insecureDeterministic']);
   const rng = randomSourceFromOptions(opts, 'options');
   const sampler = new DiscreteLaplaceSampler(scaleFromNumber(scale), rng);
-  const out = new Float64Array(count);
+  let out: Float64Array;
+  try {
+    out = new Float64Array(count);
+  } catch {
+    throw new LemmaError('ERR_OOM', `cannot allocate ${count} draws (${count * 8} bytes); draw fewer at a time`);
+  }
   sampler.fill(out);
   return out;
 }

@@ -11,7 +11,7 @@ export { accountant, PrivacyAccountant } from './accountant.js';
 export type { LedgerEntry } from './accountant.js';
 export { discreteLaplace } from './discrete-laplace.js';
 export { l1Kde, loadL1Kde, PrivateL1Kde } from './l1-kde.js';
-export type { L1KdeOptions, QueryOptions } from './l1-kde.js';
+export type { L1KdeOptions, QueryOptions, QueryResult } from './l1-kde.js';
 export { baselineL1Kde, BaselineL1Kde } from './baseline.js';
 export type { BaselineOptions } from './baseline.js';
 export { L1KdeStructure } from './structure.js';

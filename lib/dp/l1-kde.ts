@@ -16,10 +16,12 @@
  */
 import { fromNative } from '../errors.js';
 import { native } from '../binding.js';
-import { resolveDevice } from '../device.js';
+import { AUTO_CUDA_MIN, chooseDevice } from '../device.js';
 import type { Device } from '../device.js';
 import { checkOptions } from '../validation/index.js';
 import { checkKnownKeys } from '../validation/options.js';
+import { LONG_WORK_OPTIONS, checkLongWork, runLong } from '../long-work.js';
+import type { LongWorkOptions } from '../long-work.js';
 import { BaselineL1Kde } from './baseline.js';
 import { L1KdeStructure } from './structure.js';
 import { levelOf, queryVariance } from './consistency.js';
@@ -37,16 +39,22 @@ export interface L1KdeOptions extends CommonOptions {
   budgetSplit?: number;
 }
 
-export interface QueryOptions {
+export interface QueryOptions extends LongWorkOptions {
   /**
-   * 'auto' (default: CUDA for batches of ≥ 4096 queries when a GPU is usable, else CPU),
-   * 'cpu', or 'cuda' (ERR_CUDA_UNAVAILABLE without a usable GPU).
+   * 'auto' (default: CUDA for batches of at least AUTO_CUDA_MIN.dpQueries = 4096 queries when
+   * a GPU is usable, else CPU), 'cpu', or 'cuda' (ERR_CUDA_UNAVAILABLE without a usable GPU).
    */
   device?: Device;
 }
 
-/** Batches at least this large go to the GPU under device 'auto'. */
-export const CUDA_AUTO_MIN_QUERIES = 4096;
+/** What a batch query returns. */
+export interface QueryResult {
+  /** [q] estimates of Σ_i ‖x_i − y‖₁, one per row of Y. */
+  estimates: Float64Array;
+  /** Where the query ran. */
+  device: 'cpu' | 'cuda';
+}
+
 
 /** A released private L1 KDE (arXiv 2409.01688); create with {@link l1Kde} or {@link loadL1Kde}. */
 export class PrivateL1Kde extends L1KdeStructure {
@@ -71,26 +79,27 @@ export class PrivateL1Kde extends L1KdeStructure {
    * @param Y [q, d] tensor (Float64Array or Float32Array) or array of rows; finite numbers
    *   (points outside the range are fine: the answer extends linearly).
    * @param options `{ device }`.
-   * @returns Float64Array [q] of estimates.
+   * @returns `{ estimates: Float64Array [q], device }`.
    * @throws TypeError / RangeError for bad input; LemmaError ERR_SHAPE, ERR_DISPOSED,
    *   ERR_CUDA_UNAVAILABLE, ERR_CUDA.
    * @example
-   * const est = await kde.query({ data: Y, shape: [1000, 16] });
+   * const { estimates } = await kde.query({ data: Y, shape: [1000, 16] });
    */
-  async query(Y: Points, options?: QueryOptions): Promise<Float64Array> {
+  async query(Y: Points, options?: QueryOptions): Promise<QueryResult> {
     const site = new Error();
     const st = this.state;
     const { data, q } = checkQueries(Y, 'Y', st.shape.d);
     const opts = checkOptions(options, 'options');
-    checkKnownKeys(opts, 'options', ['device']);
-    const device = resolveDevice(opts.device, 'options.device', q >= CUDA_AUTO_MIN_QUERIES);
+    checkKnownKeys(opts, 'options', ['device', ...LONG_WORK_OPTIONS]);
+    const work = checkLongWork(opts);
+    const device = chooseDevice(opts.device, 'options.device', { large: q >= AUTO_CUDA_MIN.dpQueries });
     const out = new Float64Array(q);
     try {
-      await native.dpL1Query(st.cnt, st.sum!, data, out, nativeParams(st.shape, { device }));
+      await runLong('PrivateL1Kde.query', work, () => native.dpL1Query(st.cnt, st.sum!, data, out, nativeParams(st.shape, { device })));
     } catch (e) {
       throw fromNative(e, site);
     }
-    return out;
+    return { estimates: out, device };
   }
 
   /**
@@ -196,7 +205,7 @@ export class PrivateL1Kde extends L1KdeStructure {
  * @example
  * const budget = lemma.dp.accountant({ epsilon: 1 });
  * const kde = await lemma.dp.l1Kde({ data: X, shape: [n, 4] }, { epsilon: 1, range: 1, levels: 16, accountant: budget });
- * const est = await kde.query({ data: Y, shape: [q, 4] });
+ * const { estimates } = await kde.query({ data: Y, shape: [q, 4] });
  * const sd = kde.errorStd([0.5, 0.5, 0.5, 0.5]);
  */
 export async function l1Kde(X: Points, options: L1KdeOptions): Promise<PrivateL1Kde> {

@@ -4,7 +4,8 @@
  */
 import { LemmaError } from '../errors.js';
 import type { L1KdeDocument, Neighbour, TreeState } from './tree.js';
-import { toDocument } from './tree.js';
+import { STATES, toDocument } from './tree.js';
+import { expected } from '../validation/index.js';
 
 /** Release options. */
 export interface ReleaseOptions {
@@ -22,6 +23,11 @@ export abstract class L1KdeStructure {
 
   /** @internal */
   protected constructor(state: TreeState) {
+    // Only lemma.dp.l1Kde / baselineL1Kde / loadL1Kde make structures: a hand-made state would
+    // reach the native queries unchecked.
+    if (!STATES.has(state)) {
+      throw new TypeError(expected('a state built by lemma.dp (use l1Kde, baselineL1Kde or loadL1Kde)', 'state', state));
+    }
     this.#state = state;
   }
 

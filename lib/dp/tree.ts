@@ -49,7 +49,9 @@ import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, expe
 import { PrivacyAccountant } from './accountant.js';
 import { DiscreteLaplaceSampler, discreteLaplaceVariance, doubleToRational, MAX_SCALE_PART, rationalScale } from './discrete-laplace.js';
 import type { RationalScale } from './discrete-laplace.js';
-import { checkKnownKeys } from '../validation/options.js';
+import { checkKnownKeys, throwIfAborted } from '../validation/options.js';
+import { LONG_WORK_OPTIONS, checkLongWork, runLong } from '../long-work.js';
+import type { LongWork, LongWorkOptions } from '../long-work.js';
 import { makeConsistent } from './consistency.js';
 import { RandomSource, randomSourceFromOptions } from './random.js';
 
@@ -237,7 +239,7 @@ export function parseRange(range: unknown, d: number, name: string): { lo: Float
 // ------------------------------------------------------------------------------------ plans
 
 /** Options common to both structures. */
-export interface CommonOptions {
+export interface CommonOptions extends LongWorkOptions {
   /** Total privacy budget ε of the release (pure ε-DP), a finite number > 0. */
   epsilon: number;
   /** Public data range: R (coordinates in [0, R]), [lo, hi] for all, or per coordinate. */
@@ -281,6 +283,7 @@ export interface CommonOptions {
 
 export interface Plan {
   structure: 'tree' | 'baseline';
+  work: LongWork;
   variant: Variant | null;
   consistency: boolean;
   shape: TreeShape;
@@ -382,7 +385,7 @@ export function exactRowLimit(gridBits: number): number {
 }
 
 /** Validates everything and computes the scales; draws nothing and charges nothing. */
-const COMMON_OPTIONS = ['epsilon', 'range', 'levels', 'maxRows', 'gridBits', 'neighbour', 'consistency', 'accountant', 'label', 'seed', 'insecureDeterministic'];
+const COMMON_OPTIONS = ['epsilon', 'range', 'levels', 'maxRows', 'gridBits', 'neighbour', 'consistency', 'accountant', 'label', 'seed', 'insecureDeterministic', ...LONG_WORK_OPTIONS];
 
 export function plan(structure: 'tree' | 'baseline', n: number, d: number, options: unknown): Plan {
   const opts = checkOptions(options, 'options');
@@ -434,7 +437,7 @@ export function plan(structure: 'tree' | 'baseline', n: number, d: number, optio
   const rng = randomSourceFromOptions(opts, 'options');
   const shape: TreeShape = { d, levels, gridBits, lo, hi };
   const { countNoise, sumNoise } = noiseParts(structure, variant, shape, epsilon, neighbour, budgetSplit);
-  return { structure, variant, consistency, shape, maxRows, epsilon, neighbour, budgetSplit, alpha, bandCounts, countNoise, sumNoise, accountant: acc, label, rng };
+  return { structure, variant, consistency, shape, maxRows, epsilon, neighbour, budgetSplit, alpha, bandCounts, countNoise, sumNoise, accountant: acc, label, rng, work: checkLongWork(opts) };
 }
 
 function allocTree(shape: TreeShape): Float64Array {
@@ -447,15 +450,16 @@ function allocTree(shape: TreeShape): Float64Array {
 }
 
 /** The exact (noise-free) tree. Internal: tests and the build below. */
-export async function buildExact(data: FloatArray, n: number, shape: TreeShape, opts: { ref?: boolean; sync?: boolean } = {}): Promise<{ cnt: Float64Array; sum: Float64Array }> {
+export async function buildExact(data: FloatArray, n: number, shape: TreeShape, opts: { ref?: boolean; sync?: boolean; work?: LongWork } = {}): Promise<{ cnt: Float64Array; sum: Float64Array }> {
   const cnt = allocTree(shape);
   const sum = allocTree(shape);
   const p = nativeParams(shape, { n, ref: opts.ref ?? false });
   if (opts.sync) native.dpL1BuildSync(data, cnt, sum, p);
-  else await native.dpL1Build(data, cnt, sum, p);
+  else await runLong('the private L1 KDE build', opts.work ?? NO_WORK, () => native.dpL1Build(data, cnt, sum, p));
   return { cnt, sum };
 }
 
+const NO_WORK: LongWork = { signal: undefined, onProgress: undefined };
 const NOISE_CHUNK = 1 << 16;
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -465,7 +469,7 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
  * values do not survive. Parts of sensitivity 0 hold exact zeros and get no noise. Yields to the
  * event loop between chunks of 65 536 draws.
  */
-export async function addNoise(arr: Float64Array, shape: TreeShape, parts: readonly NoisePart[], rng: RandomSource): Promise<void> {
+export async function addNoise(arr: Float64Array, shape: TreeShape, parts: readonly NoisePart[], rng: RandomSource, signal?: AbortSignal): Promise<void> {
   const N = slots(shape.levels);
   for (let l = 1; l <= shape.levels; l++) {
     const part = parts[l - 1];
@@ -476,6 +480,7 @@ export async function addNoise(arr: Float64Array, shape: TreeShape, parts: reado
       for (let v = j * N + 2 ** l; v < end; v += NOISE_CHUNK) {
         sampler.addTo(arr, v, Math.min(end, v + NOISE_CHUNK));
         await yieldToLoop();
+        throwIfAborted(signal, 'the private L1 KDE build');
       }
     }
   }
@@ -533,24 +538,26 @@ export async function buildPrivate(structure: 'tree' | 'baseline', X: unknown, o
   if (pts.n > pl.maxRows) {
     throw new LemmaError('ERR_RANGE', `X has more rows than maxRows = ${pl.maxRows}, the public bound the sums' exactness and the depth rely on`);
   }
+  // An abort before this point charges nothing; after it, the budget stays spent (conservative).
+  throwIfAborted(pl.work.signal, 'the private L1 KDE build');
   pl.accountant?.spend(pl.epsilon, pl.label);
   let exact: { cnt: Float64Array; sum: Float64Array };
   try {
-    exact = await buildExact(pts.data, pts.n, pl.shape);
+    exact = await buildExact(pts.data, pts.n, pl.shape, { work: pl.work });
   } finally {
     if (pts.copied) pts.data.fill(0); // our own copy of the raw data: do not leave it behind
   }
   // Edge-relative sums come from the exact counts, before the counts' noise touches them.
   const rel = pl.variant === 'midpoint' ? toEdgeRelative(exact.cnt, exact.sum, pl.shape) : null;
-  await addNoise(exact.cnt, pl.shape, pl.countNoise, pl.rng);
+  await addNoise(exact.cnt, pl.shape, pl.countNoise, pl.rng, pl.work.signal);
   let sumReleased: Float64Array | null = null;
   if (pl.variant === 'paper') {
-    await addNoise(exact.sum, pl.shape, pl.sumNoise!, pl.rng);
+    await addNoise(exact.sum, pl.shape, pl.sumNoise!, pl.rng, pl.work.signal);
     sumReleased = exact.sum;
   } else {
     exact.sum.fill(0); // the exact sums from 0 are not released ('midpoint' releases s̃′, the baseline nothing)
     if (rel) {
-      await addNoise(rel, pl.shape, pl.sumNoise!, pl.rng);
+      await addNoise(rel, pl.shape, pl.sumNoise!, pl.rng, pl.work.signal);
       sumReleased = rel;
     }
   }
@@ -573,12 +580,17 @@ function consistentCopy(values: Float64Array, shape: TreeShape, parts: readonly 
  * their consistent fit; the sums from 0 ('paper': as released, or their consistent fit;
  * 'midpoint': rebuilt from the edge-relative sums and those counts).
  */
+/** States made here (a build or a loaded document): the structures' constructors take no other. */
+export const STATES = new WeakSet<TreeState>();
+
 export function withQueryArrays(st: Omit<TreeState, 'cnt' | 'sum'>, spare?: Float64Array): TreeState {
   const cnt = st.consistency ? consistentCopy(st.cntReleased, st.shape, st.countNoise) : st.cntReleased;
   let sum: Float64Array | null = null;
   if (st.variant === 'paper') sum = st.consistency ? consistentCopy(st.sumReleased!, st.shape, st.sumNoise!) : st.sumReleased;
   else if (st.variant === 'midpoint') sum = fromEdgeRelative(cnt, st.sumReleased!, st.shape, spare);
-  return { ...st, cnt, sum };
+  const state: TreeState = { ...st, cnt, sum };
+  STATES.add(state);
+  return state;
 }
 
 // ------------------------------------------------------------------------ closed-form error

@@ -179,7 +179,7 @@ function checkBox(v: unknown, name: string, d: number): Float64Array {
  *   lo / hi the box, delta the noise bound.
  * @returns a {@link Certificate} (ok: false with the reason when an assumption fails).
  * @throws TypeError for a custom activation without oracles and for wrong types; RangeError for
- *   bad values; LemmaError ERR_SHAPE, ERR_DTYPE, ERR_RANGE (non-finite weights, an empty box, an
+ *   bad values (non-finite weights, an empty box); LemmaError ERR_SHAPE, ERR_DTYPE, ERR_RANGE (an
  *   oracle that returns an invalid interval).
  * @example
  * const { W, b, activation } = lemma.looped.preset('poly3', { d: 10 });
@@ -193,7 +193,7 @@ export function certifyBoxSync(options: CertifyOptions): Certificate {
   const activation = checkActivation(o.activation);
   const lo = checkBox(o.lo, 'options.lo', net.d), hi = checkBox(o.hi, 'options.hi', net.d);
   for (let k = 0; k < net.d; ++k) {
-    if (!(lo[k] <= hi[k])) throw new LemmaError('ERR_RANGE', `the box is empty at coordinate ${k}: lo > hi`);
+    if (!(lo[k] <= hi[k])) throw new RangeError(expected(`a lower bound at most hi[${k}] = ${hi[k]} (the box is empty)`, `options.lo[${k}]`, lo[k]));
   }
   const delta = o.delta === undefined ? 0 : checkNumber(o.delta, 'options.delta', { min: 0 });
   const c = prepare(net, activation);

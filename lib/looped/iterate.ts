@@ -8,7 +8,8 @@
  * stream (Philox, the counter layout of the native code), yielding to the event loop between chunks.
  */
 import { native, type NativeLoopedParams } from '../binding.js';
-import { resolveDevice, type Device } from '../device.js';
+import { runLong } from '../long-work.js';
+import { cpuOnly, type Device } from '../device.js';
 import { fromNative, LemmaError } from '../errors.js';
 import { philox4x32, u01 } from '../random.js';
 import type { FloatArray, Tensor } from '../tensor.js';
@@ -107,10 +108,7 @@ function plan(options: unknown): Plan {
   if (history && S * maxSteps > MAX_HISTORY) {
     throw new LemmaError('ERR_RANGE', `a residual history of S·maxSteps = ${S}·${maxSteps} values exceeds ${MAX_HISTORY}: pass history: false`);
   }
-  const device = resolveDevice(o.device, 'options.device');
-  if (device === 'cuda') {
-    throw new LemmaError('ERR_CUDA_UNAVAILABLE', 'looped.iterate has no CUDA kernel in this version: use device \'cpu\' or \'auto\'');
-  }
+  cpuOnly(o.device, 'options.device', 'looped.iterate has no CUDA kernel in this version');
   return {
     net, activation, x0, S, maxSteps, tol, noise, seed, earlyExit, history,
     signal: checkSignal(o.signal, 'options.signal'),
@@ -170,8 +168,8 @@ function activeCount(p: Plan, steps: Int32Array, stab: Int32Array, tEnd: number)
  * Iterates S starts of the looped network x_t = g(W x_{t−1} + b) (+ h_t, |h_t| ≤ δ) at once.
  * @param options.W [d, d]; options.b [d]; options.x0 [S, d] (one dtype); see {@link IterateOptions}.
  * @returns final states, step counts, stabilisation steps, residuals (see {@link IterateResult}).
- * @throws TypeError / RangeError for bad options; LemmaError ERR_SHAPE, ERR_DTYPE, ERR_RANGE (a
- *   non-finite weight or start, an oversized history), ERR_CUDA_UNAVAILABLE; AbortError on abort.
+ * @throws TypeError / RangeError for bad options and non-finite weights or starts; LemmaError
+ *   ERR_SHAPE, ERR_DTYPE, ERR_RANGE (an oversized history), ERR_CUDA_UNAVAILABLE; AbortError on abort.
  * @example
  * const { W, b, activation } = lemma.looped.preset('poly3', { d: 10 });
  * const x0 = lemma.tensor(Float64Array.from({ length: 4 * 10 }, () => Math.random() * 2 - 1), [4, 10]);
@@ -201,7 +199,9 @@ export async function iterate<A extends FloatArray>(options: IterateOptions<A>):
       await new Promise((r) => setImmediate(r));
     } else {
       try {
-        await native.loopedIterate(p.net.W, p.net.b, x, steps, stab, last, residuals ?? new Float64Array(0), { ...nativeParams, tEnd });
+        // The signal also reaches into the chunk: the thread pool stops at its next task.
+        await runLong('looped.iterate', { signal: p.signal, onProgress: undefined },
+          () => native.loopedIterate(p.net.W, p.net.b, x, steps, stab, last, residuals ?? new Float64Array(0), { ...nativeParams, tEnd }));
       } catch (e) {
         throw fromNative(e, site);
       }

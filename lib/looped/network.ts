@@ -2,8 +2,8 @@
  * Argument checks shared by the looped family: the network (W [d, d], b [d]) and the activation.
  */
 import { LemmaError } from '../errors.js';
-import { checkTensor, isFloatArray, type FloatArray, type Tensor } from '../tensor.js';
-import { expected, is } from '../validation/index.js';
+import { checkTensor, isFloatArray, privateData, type FloatArray, type Tensor } from '../tensor.js';
+import { checkFinite, expected, is } from '../validation/index.js';
 import { ACTIVATIONS, type Activation, type ActivationName } from './activations.js';
 
 export interface Network<A extends FloatArray = FloatArray> {
@@ -12,15 +12,10 @@ export interface Network<A extends FloatArray = FloatArray> {
   d: number;
 }
 
-/** Index of the first non-finite entry, or −1. */
-function firstNonFinite(a: FloatArray): number {
-  for (let i = 0; i < a.length; ++i) if (!Number.isFinite(a[i])) return i;
-  return -1;
-}
 
 /**
  * W: a tensor [d, d]; b: a tensor [d] or a typed array of d values with W's dtype.
- * @throws TypeError for wrong types; LemmaError ERR_SHAPE, ERR_DTYPE; ERR_RANGE for a non-finite entry.
+ * @throws TypeError for wrong types; RangeError for a non-finite entry; LemmaError ERR_SHAPE, ERR_DTYPE.
  */
 export function checkNetwork(W: unknown, b: unknown): Network {
   const w = checkTensor(W, 'W');
@@ -39,11 +34,10 @@ export function checkNetwork(W: unknown, b: unknown): Network {
   if ((bData instanceof Float64Array) !== (w.data instanceof Float64Array)) {
     throw new LemmaError('ERR_DTYPE', expected(`a ${w.data.constructor.name} like W.data`, 'b', bData));
   }
-  let i = firstNonFinite(w.data);
-  if (i >= 0) throw new LemmaError('ERR_RANGE', `W[${Math.floor(i / d)}, ${i % d}] is not finite: looped networks need finite weights`);
-  i = firstNonFinite(bData);
-  if (i >= 0) throw new LemmaError('ERR_RANGE', `b[${i}] is not finite: looped networks need finite weights`);
-  return { W: w.data, b: bData, d };
+  checkFinite(w.data, 'W', [d, d]);
+  checkFinite(bData, 'b');
+  // Private copies of SharedArrayBuffer-backed arrays (the native layer takes no shared memory).
+  return { W: privateData(w.data), b: privateData(bData), d };
 }
 
 /** A built-in activation name or a custom { fn, range?, slope? } object. */
@@ -82,7 +76,6 @@ export function checkStarts(x0: unknown, net: Network, name = 'x0'): Tensor {
   if ((t.data instanceof Float64Array) !== (net.W instanceof Float64Array)) {
     throw new LemmaError('ERR_DTYPE', expected(`a ${net.W.constructor.name} like W.data`, `${name}.data`, t.data));
   }
-  const i = firstNonFinite(t.data);
-  if (i >= 0) throw new LemmaError('ERR_RANGE', `${name}[${Math.floor(i / net.d)}, ${i % net.d}] is not finite`);
+  checkFinite(t.data, name, t.shape);
   return t;
 }

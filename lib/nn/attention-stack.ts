@@ -20,7 +20,26 @@ import { normals } from '../random.js';
 import { checkTensor } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
 import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, expected } from '../validation/index.js';
-import { checkKnownKeys } from '../validation/options.js';
+import { checkKnownKeys, throwIfAborted } from '../validation/options.js';
+import { LONG_WORK_OPTIONS, checkLongWork } from '../long-work.js';
+import type { LongWorkOptions } from '../long-work.js';
+
+
+/** Signal and progress of a layer-by-layer pass: step() before each layer and once at the end. */
+function layerWork(options: unknown, what: string, total: number): { step: () => void } {
+  const o = checkOptions(options, 'options');
+  checkKnownKeys(o, 'options', LONG_WORK_OPTIONS);
+  const { signal, onProgress } = checkLongWork(o);
+  const t0 = performance.now();
+  let done = -1;
+  return {
+    step: () => {
+      throwIfAborted(signal, what);
+      done++;
+      if (done > 0) onProgress?.({ done, total, fraction: done / total, elapsedSeconds: (performance.now() - t0) / 1000 });
+    },
+  };
+}
 
 export interface AttentionStackOptions {
   /** Number of layers, 1..64. */
@@ -52,6 +71,9 @@ export interface LayerWeights<A extends FloatArray = FloatArray> {
 }
 
 const WEIGHT_NAMES = ['Wq', 'Wk', 'Wv', 'Wo', 'W1', 'b1', 'W2', 'b2'] as const;
+
+/** The most bytes of weights a stack may hold (refused with ERR_OOM before allocating). */
+const MAX_WEIGHT_BYTES = 4 * 1024 ** 3;
 
 /** What backward needs from a forward pass (opaque). */
 export interface StackTape {
@@ -174,8 +196,14 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
     this.maxBeta = o.maxBeta === undefined ? 6 : checkNumber(o.maxBeta, 'options.maxBeta', { min: 0, exclusiveMin: true });
     this.dtype = checkOneOf(o.dtype ?? 'float32', 'options.dtype', ['float32', 'float64'] as const);
     this.seed = o.seed === undefined ? 0 : checkInteger(o.seed, 'options.seed', 0, 2 ** 32 - 1);
-    const rnd = normals(this.seed);
     const d = this.dModel, m = this.mlp;
+    // Checked before allocating: the largest valid sizes would otherwise fill ~150 GB one
+    // random number at a time and end in the OOM killer, not an error.
+    const weightBytes = this.layers * (4 * d * d + 2 * d * m + d + m) * (this.dtype === 'float64' ? 8 : 4);
+    if (weightBytes > MAX_WEIGHT_BYTES) {
+      throw new LemmaError('ERR_OOM', `the stack's weights would take ${weightBytes} bytes, more than the limit of ${MAX_WEIGHT_BYTES} (4 GiB); lower layers, dModel or mlp`);
+    }
+    const rnd = normals(this.seed);
     const make = (rows: number, cols: number, std: number): Tensor<A> => {
       const data = (this.dtype === 'float64' ? new Float64Array(rows * cols) : new Float32Array(rows * cols)) as A;
       for (let i = 0; i < data.length; i++) data[i] = std * rnd();
@@ -189,6 +217,9 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
       W2: make(m, d, 1 / Math.sqrt(m * this.layers)), b2: make(d, 1, 0),
     }));
   }
+
+  /** Tapes made by this stack's forward (backward refuses any other: its arrays are trusted). */
+  readonly #tapes = new WeakSet<object>();
 
   #check(): void {
     if (this.#disposed) throw new LemmaError('ERR_DISPOSED', 'the attention stack was disposed');
@@ -208,19 +239,24 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
   /**
    * Forward pass.
    * @param x [B, N, dModel] in the stack's dtype
+   * @param options signal (checked between layers: rejects with an AbortError), onProgress
+   *   (`{ done, total }` layers after each layer)
    * @returns `{ y [B, N, dModel], tape, beta }`
    * @throws LemmaError ERR_SHAPE, ERR_DTYPE, ERR_DISPOSED, ERR_RANGE (poly: beta above maxBeta)
    * @example
    * const { y, tape } = await stack.forward(x);
    */
-  async forward(x: Tensor<A>): Promise<StackForwardResult<A>> {
+  async forward(x: Tensor<A>, options?: LongWorkOptions): Promise<StackForwardResult<A>> {
     this.#check();
     const { X, B, N } = this.#input(x, 'x');
+    const work = layerWork(options, 'AttentionStack.forward', this.layers);
     const d = this.dModel, H = this.heads, Dh = d / H, m = this.mlp, R = B * N;
     const tapes: LayerTape[] = [];
     let T: Arr = X.slice();
     let beta = 0;
-    for (const w of this.weights) {
+    // A snapshot: dispose() during the call empties this.weights; the call finishes on its own.
+    for (const w of this.weights.slice()) {
+      work.step();
       const qh = toHeads(await mm(T, w.Wq.data, R, d, d), B, N, H, Dh);
       const kh = toHeads(await mm(T, w.Wk.data, R, d, d), B, N, H, Dh);
       const vh = toHeads(await mm(T, w.Wv.data, R, d, d), B, N, H, Dh);
@@ -252,31 +288,38 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
       tapes.push(tape as LayerTape);
       T = Tn;
     }
-    return { y: { data: T as A, shape: [B, N, d] }, tape: { layers: tapes, shape: [B, N, d] }, beta };
+    work.step();
+    const tape = { layers: tapes, shape: [B, N, d] };
+    this.#tapes.add(tape);
+    return { y: { data: T as A, shape: [B, N, d] }, tape, beta };
   }
 
   /**
    * Backward pass: gradients of every weight and of x for the upstream gradient dy.
    * @param tape from {@link forward} (of this stack, with the weights unchanged since)
    * @param dy [B, N, dModel]
+   * @param options signal, onProgress (as for {@link forward})
    * @returns `{ dx [B, N, dModel], layers: [{ Wq, Wk, Wv, Wo, W1, b1, W2, b2 }] }`
    * @throws TypeError for a foreign tape; LemmaError ERR_SHAPE, ERR_DTYPE, ERR_DISPOSED
    * @example
    * const { dx, layers } = await stack.backward(tape, dy);
    */
-  async backward(tape: StackTape, dy: Tensor<A>): Promise<StackGradients<A>> {
+  async backward(tape: StackTape, dy: Tensor<A>, options?: LongWorkOptions): Promise<StackGradients<A>> {
     this.#check();
-    if (typeof tape !== 'object' || tape === null || !Array.isArray(tape.layers) || tape.layers.length !== this.layers) {
+    if (typeof tape !== 'object' || tape === null || !this.#tapes.has(tape) || !Array.isArray(tape.layers) || tape.layers.length !== this.layers) {
       throw new TypeError(expected('the tape returned by this stack\'s forward', 'tape', tape));
     }
     const { X: G0, B, N } = this.#input(dy, 'dy');
+    const work = layerWork(options, 'AttentionStack.backward', this.layers);
     if (B !== tape.shape[0] || N !== tape.shape[1]) throw new LemmaError('ERR_SHAPE', expected(`shape [${tape.shape.join(', ')}] (the forward's)`, 'dy.shape', dy.shape));
     const d = this.dModel, H = this.heads, Dh = d / H, m = this.mlp, R = B * N;
     const shape = [B, H, N, Dh];
     const grads: LayerWeights<A>[] = new Array(this.layers);
+    const weights = this.weights.slice();  // dispose() during the call must not change it
     let G: Arr = G0.slice();  // dL/dT_l
     for (let l = this.layers - 1; l >= 0; l--) {
-      const w = this.weights[l], t = tape.layers[l];
+      work.step();
+      const w = weights[l], t = tape.layers[l];
       const wrap = (a: Arr, s: number[]): Tensor<A> => ({ data: a as A, shape: s });
       // MLP: T' = Z + GELU(h1) W2 + b2
       const dW2 = await mmTA(t.a1, G, R, m, d);
@@ -316,6 +359,7 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
       };
       G = dT;
     }
+    work.step();
     return { dx: { data: G as A, shape: [B, N, d] }, layers: grads };
   }
 

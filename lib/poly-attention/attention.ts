@@ -9,13 +9,15 @@
 import { LemmaError, fromNative } from '../errors.js';
 import { native } from '../binding.js';
 import type { FloatArray, NativePolyAttentionParams } from '../binding.js';
-import { resolveDevice } from '../device.js';
+import { cpuOnly } from '../device.js';
+import { LONG_WORK_OPTIONS, checkLongWork, runLong } from '../long-work.js';
+import type { LongWorkOptions } from '../long-work.js';
 import type { Device } from '../device.js';
 import { isDeviceTensor } from '../cuda/device-tensor.js';
 import { checkQkvShapes, sameDtype, sameShape } from '../attention/attention.js';
 import { checkTensor, privateData, zerosLike } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
-import { checkBoolean, checkInteger, checkNumber, checkOptions, expected } from '../validation/index.js';
+import { checkBoolean, checkFinite, checkInteger, checkNumber, checkOptions, expected } from '../validation/index.js';
 import { checkKnownKeys } from '../validation/options.js';
 
 /** The largest degree offered (the feature count grows as D^g / g!). */
@@ -23,7 +25,7 @@ export const MAX_DEGREE = 12;
 /** The fast path's feature limit (its state is r·D numbers per thread). */
 export const MAX_FEATURES = 2 ** 16;
 
-export interface PolyAttentionOptions {
+export interface PolyAttentionOptions extends LongWorkOptions {
   /** Even Taylor degree g in [2, 12], or 'auto': the smallest even g whose worst-case bound meets `tolerance`. Default 2. */
   degree?: number | 'auto';
   /** With degree 'auto': the bound on the kernel's relative error per entry. Default 1e-3. */
@@ -47,7 +49,7 @@ export interface PolyAttentionOptions {
   device?: Device;
 }
 
-const OPTION_NAMES = ['degree', 'tolerance', 'scale', 'causal', 'maxBeta', 'chunk', 'device'] as const;
+const OPTION_NAMES = ['degree', 'tolerance', 'scale', 'causal', 'maxBeta', 'chunk', 'device', ...LONG_WORK_OPTIONS] as const;
 
 /** What backward needs: the inputs, the output and the normalisers (features are recomputed). */
 export interface PolyAttentionContext<A extends FloatArray = FloatArray> {
@@ -152,8 +154,7 @@ function plan(q: Tensor, k: Tensor, v: Tensor, options: unknown): Plan {
   const { B, Hq, Hkv, Nq, Nk, D } = checkQkvShapes(q, k, v);
   const opts = checkOptions(options, 'options');
   checkKnownKeys(opts, 'options', OPTION_NAMES);
-  const device = resolveDevice(opts.device, 'options.device');
-  if (device === 'cuda') throw new LemmaError('ERR_CUDA_UNAVAILABLE', "polyAttention has no CUDA kernel yet; use device 'cpu' or 'auto'");
+  cpuOnly(opts.device, 'options.device', 'polyAttention has no CUDA kernel yet');
   const causal = opts.causal === undefined ? false : checkBoolean(opts.causal, 'options.causal');
   const scale = opts.scale === undefined ? 1 / Math.sqrt(D) : checkNumber(opts.scale, 'options.scale', { min: 0, exclusiveMin: true });
   const maxBeta = opts.maxBeta === undefined ? 6 : checkNumber(opts.maxBeta, 'options.maxBeta', { min: 0, exclusiveMin: true });
@@ -166,8 +167,7 @@ function plan(q: Tensor, k: Tensor, v: Tensor, options: unknown): Plan {
   // One pass over q and k (the bound) and one over v; the culprit is searched only on failure.
   for (const [t, name] of [[q, 'q'], [k, 'k'], [v, 'v']] as const) {
     if (name !== 'v' && Number.isFinite(beta)) continue;
-    const i = t.data.findIndex((x) => !Number.isFinite(x));
-    if (i >= 0) throw new LemmaError('ERR_RANGE', `polyAttention: ${name}.data[${i}] is not finite`);
+    checkFinite(t.data, name, t.shape);
   }
   if (beta > maxBeta) {
     throw new LemmaError('ERR_RANGE', `polyAttention: beta = ${beta.toPrecision(4)} (a certified bound on |scale·q·k|) exceeds maxBeta = ${maxBeta}: Taylor features misweight scores that large; use lemma.attention, a smaller scale, or raise maxBeta`);
@@ -206,6 +206,7 @@ export async function forward<A extends FloatArray>(q: Tensor<A>, k: Tensor<A>, 
     const names = ['q', 'k', 'v'];
     const ts = [q, k, v].map((t, i) => hostTensor(t, names[i]));
     const pl = plan(ts[0], ts[1], ts[2], options);
+    const work = checkLongWork(checkOptions(options, 'options'));
     sameDtype(ts, names);
     const p = pl.params;
     // Private copies (slice() also detaches a SharedArrayBuffer): backward reads these later, and
@@ -213,22 +214,26 @@ export async function forward<A extends FloatArray>(q: Tensor<A>, k: Tensor<A>, 
     const [qd, kd, vd] = ts.map((t) => t.data.slice() as A);
     const out = zerosLike(qd, p.B * p.Hq * p.Nq * p.D) as A;
     const norm = zerosLike(qd, p.B * p.Hq * p.Nq) as A;
-    await native.polyAttentionForward(qd, kd, vd, out, norm, p);
+    await runLong('lemma.polyAttention.forward', work, () => native.polyAttentionForward(qd, kd, vd, out, norm, p));
     const outT = { data: out, shape: ts[0].shape.slice() };
     const ctx: PolyAttentionContext<A> = Object.freeze({
       q: { data: qd, shape: ts[0].shape.slice() }, k: { data: kd, shape: ts[1].shape.slice() },
       v: { data: vd, shape: ts[2].shape.slice() }, out: { data: out.slice() as A, shape: ts[0].shape.slice() },
       norm: { data: norm, shape: ts[0].shape.slice(0, 3) }, params: Object.freeze({ ...p }),
     });
+    CONTEXTS.add(ctx);
     return { out: outT, ctx, beta: pl.beta, degree: p.degree, features: pl.features, kernelErrorBound: kernelErrorBound(pl.beta, p.degree), device: 'cpu' };
   } catch (e) {
     throw fromNative(e, site);
   }
 }
 
+/** Contexts made by {@link forward}: backward takes no other (a copied or edited one is foreign). */
+const CONTEXTS = new WeakSet<object>();
+
 function checkContext(ctx: unknown): PolyAttentionContext {
   const c = checkOptions(ctx, 'ctx') as Partial<PolyAttentionContext>;
-  if (!c.params || !c.q || !c.k || !c.v || !c.out || !c.norm) {
+  if (!CONTEXTS.has(c) || !c.params || !c.q || !c.k || !c.v || !c.out || !c.norm) {
     throw new TypeError(expected('the ctx returned by polyAttention.forward', 'ctx', ctx));
   }
   return c as PolyAttentionContext;
@@ -240,23 +245,28 @@ function checkContext(ctx: unknown): PolyAttentionContext {
  * event loop.
  * @param ctx from {@link forward}
  * @param dOut [B, Hq, Nq, D], the dtype of the forward's inputs
+ * @param options signal, onProgress
  * @returns `{ dq [B, Hq, Nq, D], dk [B, Hkv, Nk, D], dv [B, Hkv, Nk, D], device: 'cpu' }`
  * @throws TypeError for a foreign ctx; LemmaError ERR_SHAPE, ERR_DTYPE.
  * @example
  * const { dq, dk, dv } = await lemma.polyAttention.backward(ctx, dOut);
  */
-export async function backward<A extends FloatArray>(ctx: PolyAttentionContext<A>, dOut: Tensor<A>): Promise<PolyBackwardResult<A>> {
+export async function backward<A extends FloatArray>(ctx: PolyAttentionContext<A>, dOut: Tensor<A>, options?: LongWorkOptions): Promise<PolyBackwardResult<A>> {
   const site = new Error();
   try {
     const c = checkContext(ctx);
     const g = hostTensor(dOut, 'dOut');
+    const o = checkOptions(options, 'options');
+    checkKnownKeys(o, 'options', LONG_WORK_OPTIONS);
+    const work = checkLongWork(o);
     sameShape(g, c.q.shape, 'dOut', 'the shape of q');
     sameDtype([c.q, g], ['q', 'dOut']);
     const p = c.params;
     const dq = zerosLike(c.q.data, c.q.data.length) as A;
     const dk = zerosLike(c.q.data, c.k.data.length) as A;
     const dv = zerosLike(c.q.data, c.v.data.length) as A;
-    await native.polyAttentionBackward(c.q.data, c.k.data, c.v.data, c.out.data, c.norm.data, privateData(g.data), dq, dk, dv, p);
+    await runLong('lemma.polyAttention.backward', work,
+      () => native.polyAttentionBackward(c.q.data, c.k.data, c.v.data, c.out.data, c.norm.data, privateData(g.data), dq, dk, dv, p));
     return {
       dq: { data: dq, shape: c.q.shape.slice() }, dk: { data: dk, shape: c.k.shape.slice() },
       dv: { data: dv, shape: c.v.shape.slice() }, device: 'cpu',

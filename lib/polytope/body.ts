@@ -5,7 +5,7 @@
  */
 import { LemmaError, fromNative } from '../errors.js';
 import { native } from '../binding.js';
-import type { NativeBodySpec, NativePolytopeBody } from '../binding.js';
+import type { NativeBodySpec, PolytopeBodyHandle } from '../binding.js';
 import { checkTensor } from '../tensor.js';
 import { expected, is } from '../validation/index.js';
 import { readMatrix, readVector } from './matrix.js';
@@ -26,7 +26,7 @@ export class ConvexBody {
   readonly dim: number;
   /** Number of constraints M (polytope) or the matrix order n (spectrahedron). */
   readonly constraints: number;
-  #native: NativePolytopeBody | null;
+  #native: PolytopeBodyHandle | null;
   #center: Promise<Float64Array> | null = null;
 
   /** @internal use halfspaces() or spectrahedron(). */
@@ -38,7 +38,7 @@ export class ConvexBody {
     this.constraints = spec.M;
     const site = new Error();
     try {
-      this.#native = new native.PolytopeBody(spec);
+      this.#native = native.polytopeBody(spec);
     } catch (e) {
       throw fromNative(e, site);
     }
@@ -50,7 +50,7 @@ export class ConvexBody {
   }
 
   /** @internal the native handle; throws ERR_DISPOSED after dispose(). */
-  handle(): NativePolytopeBody {
+  handle(): PolytopeBodyHandle {
     if (this.#native === null) throw new LemmaError('ERR_DISPOSED', 'this body was disposed');
     return this.#native;
   }
@@ -70,7 +70,12 @@ export class ConvexBody {
   /** @internal '' when interior, else the reason. */
   whyOutside(x: unknown, name: string): string {
     const v = readVector(x, name, this.dim);
-    return this.handle().contains(v);
+    const site = new Error();
+    try {
+      return native.polytopeBodyContains(this.handle(), v);
+    } catch (e) {
+      throw fromNative(e, site);
+    }
   }
 
   /**
@@ -84,10 +89,12 @@ export class ConvexBody {
    * const c = await lemma.polytope.halfspaces(A, b).analyticCenter();
    */
   analyticCenter(): Promise<Float64Array> {
+    // A Promise API rejects (never throws synchronously), ERR_DISPOSED included.
+    if (this.disposed) return Promise.reject(new LemmaError('ERR_DISPOSED', 'this body was disposed'));
     const h = this.handle();
     if (this.#center === null) {
       const site = new Error();
-      this.#center = h.analyticCenter().then(
+      this.#center = native.polytopeAnalyticCenter(h).then(
         (r) => r.x,
         (e: unknown) => {
           this.#center = null;
@@ -101,7 +108,7 @@ export class ConvexBody {
   /** Frees the native copy of the body; later use throws ERR_DISPOSED. Idempotent. */
   dispose(): void {
     if (this.#native !== null) {
-      this.#native.dispose();
+      native.polytopeBodyDispose(this.#native);
       this.#native = null;
     }
   }

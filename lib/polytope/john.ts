@@ -4,6 +4,10 @@
  */
 import { LemmaError, fromNative } from '../errors.js';
 import { native } from '../binding.js';
+import { cpuOnly } from '../device.js';
+import { LONG_WORK_OPTIONS, checkLongWork, runLong } from '../long-work.js';
+import type { LongWorkOptions } from '../long-work.js';
+import type { Device } from '../device.js';
 import type { Tensor } from '../tensor.js';
 import { checkInteger, checkNumber, checkOneOf, checkOptions, expected } from '../validation/index.js';
 import { checkKnownKeys } from '../validation/options.js';
@@ -12,13 +16,15 @@ import type { ConvexBody } from './body.js';
 import { readDense, readVector } from './matrix.js';
 import type { MatrixInput, VectorInput } from './matrix.js';
 
-export interface LewisOptions {
+export interface LewisOptions extends LongWorkOptions {
   /** p > 0 (finite). Default ⌈log₂ M⌉ + 1, the Lee–Sidford choice of spec §3.8. */
   p?: number;
   /** Stop when maxᵢ |log Tᵢ(w) − log wᵢ| ≤ tolerance. Default 1e-10. */
   tolerance?: number;
   /** Iteration cap. Default 10000. */
   maxIterations?: number;
+  /** 'auto' (default) or 'cpu'; 'cuda' is ERR_CUDA_UNAVAILABLE (no CUDA path). */
+  device?: Device;
 }
 
 export interface LewisResult {
@@ -29,6 +35,8 @@ export interface LewisResult {
   residual: number;
   converged: boolean;
   p: number;
+  /** The CPU (Lewis weights have no CUDA path). */
+  device: 'cpu';
 }
 
 /**
@@ -50,21 +58,23 @@ export async function lewisWeights(body: ConvexBody, x: VectorInput, options?: L
   if (b.kind !== 'polytope') throw new TypeError(expected('a polytope (Lewis weights are defined for polytopes)', 'body', 'a spectrahedron'));
   const xv = readVector(x, 'x', b.dim);
   const o = checkOptions(options, 'options');
-  checkKnownKeys(o, 'options', ['p', 'tolerance', 'maxIterations']);
+  checkKnownKeys(o, 'options', ['p', 'tolerance', 'maxIterations', 'device', ...LONG_WORK_OPTIONS]);
+  const work = checkLongWork(o);
+  const device = cpuOnly(o.device, 'options.device', 'Lewis weights have no CUDA path');
   const p = o.p === undefined ? Math.ceil(Math.log2(b.constraints)) + 1 : checkNumber(o.p, 'options.p', { min: 0, max: 1e6, exclusiveMin: true });
   const tol = o.tolerance === undefined ? 1e-10 : checkNumber(o.tolerance, 'options.tolerance', { min: 0, max: 1, exclusiveMin: true });
   const maxIter = o.maxIterations === undefined ? 10000 : checkInteger(o.maxIterations, 'options.maxIterations', 1, 1e7);
   const why = b.whyOutside(xv, 'x');
   if (why !== '') throw new RangeError(expected(`a point in the interior of the body (${why})`, 'x', x));
   try {
-    const r = await b.handle().lewisWeights(xv, p, tol, maxIter);
-    return { ...r, p };
+    const r = await runLong('lemma.polytope.lewisWeights', work, () => native.polytopeLewisWeights(b.handle(), xv, p, tol, maxIter));
+    return { ...r, p, device };
   } catch (e) {
     throw fromNative(e, site);
   }
 }
 
-export interface JohnOptions {
+export interface JohnOptions extends LongWorkOptions {
   /** Accuracy ε > 0: max τ ≤ 1 + ε (exact) or (1 + ε)² (sketch). Default 0.1. */
   epsilon?: number;
   /** 'exact' (Cholesky quadratic forms, default) or 'sketch' (Gaussian JL, s = sketchSize). */
@@ -75,6 +85,8 @@ export interface JohnOptions {
   seed?: number;
   /** Override T = ⌈ln(M/d)/ln(1+ε)⌉. */
   maxIterations?: number;
+  /** 'auto' (default) or 'cpu'; 'cuda' is ERR_CUDA_UNAVAILABLE (no CUDA path). */
+  device?: Device;
 }
 
 export interface JohnReport {
@@ -98,9 +110,11 @@ export interface JohnResult {
   /** M weights w ≥ 0 (the averaged iterates). */
   weights: Float64Array;
   /** [d, d]: Q = Aᵀdiag(w)A; the ellipsoid is {x : xᵀQx ≤ 1}, and (1/√maxTau)·E ⊆ P ⊆ √d·E. */
-  shape: Tensor<Float64Array>;
+  matrix: Tensor<Float64Array>;
   iterations: number;
   report: JohnReport;
+  /** The CPU (the John ellipsoid has no CUDA path). */
+  device: 'cpu';
 }
 
 /**
@@ -109,18 +123,20 @@ export interface JohnResult {
  * (spec §5.2), with exact or sketched quadratic forms (§5.5).
  * @param A [M, d] of rank d (tensor, array of rows, or CSR)
  * @param options epsilon, leverage, sketchSize, seed, maxIterations
- * @returns Promise of `{ weights [M], shape [d, d], iterations, report }`
+ * @returns Promise of `{ weights [M], matrix [d, d], iterations, report, device }`
  * @throws TypeError / RangeError for bad arguments; LemmaError ERR_INFEASIBLE when A has rank
  *   < d (the body is unbounded)
  * @example
- * const { shape, report } = await lemma.polytope.johnEllipsoid(A, { epsilon: 0.1 });
+ * const { matrix, report } = await lemma.polytope.johnEllipsoid(A, { epsilon: 0.1 });
  * console.log(report.maxTau <= 1.1);
  */
 export async function johnEllipsoid(A: MatrixInput, options?: JohnOptions): Promise<JohnResult> {
   const site = new Error();
   const m = readDense(A, 'A');
   const o = checkOptions(options, 'options');
-  checkKnownKeys(o, 'options', ['epsilon', 'leverage', 'sketchSize', 'seed', 'maxIterations']);
+  checkKnownKeys(o, 'options', ['epsilon', 'leverage', 'sketchSize', 'seed', 'maxIterations', 'device', ...LONG_WORK_OPTIONS]);
+  const work = checkLongWork(o);
+  const device = cpuOnly(o.device, 'options.device', 'the John ellipsoid has no CUDA path');
   const epsilon = o.epsilon === undefined ? 0.1 : checkNumber(o.epsilon, 'options.epsilon', { min: 0, max: 1e3, exclusiveMin: true });
   const leverage = checkOneOf(o.leverage ?? 'exact', 'options.leverage', ['exact', 'sketch'] as const);
   const sketchSize = o.sketchSize === undefined ? 32 : checkInteger(o.sketchSize, 'options.sketchSize', 1, 100000);
@@ -128,7 +144,8 @@ export async function johnEllipsoid(A: MatrixInput, options?: JohnOptions): Prom
   const maxIterations = o.maxIterations === undefined ? 0 : checkInteger(o.maxIterations, 'options.maxIterations', 1, 1e7);
   if (m.M < m.d) throw new LemmaError('ERR_INFEASIBLE', `A has fewer rows than columns (M = ${m.M} < d = ${m.d}): the body {|Ax| <= 1} is unbounded`);
   try {
-    const r = await native.johnEllipsoid(m.data, m.M, m.d, { epsilon, sketch: leverage === 'sketch', sketchSize, seed, maxIterations });
+    const r = await runLong('lemma.polytope.johnEllipsoid', work,
+      () => native.johnEllipsoid(m.data, m.M, m.d, { epsilon, sketch: leverage === 'sketch', sketchSize, seed, maxIterations }));
     const tolerance = leverage === 'sketch' ? (1 + epsilon) ** 2 : 1 + epsilon;
     const report: JohnReport = {
       sumWeights: r.sumWeights,
@@ -139,7 +156,7 @@ export async function johnEllipsoid(A: MatrixInput, options?: JohnOptions): Prom
       gapBound: m.d * Math.log(Math.max(r.maxTau, 1)),
       logDet: r.logDet,
     };
-    return { weights: r.weights, shape: { data: r.Q, shape: [m.d, m.d] }, iterations: r.iterations, report };
+    return { weights: r.weights, matrix: { data: r.Q, shape: [m.d, m.d] }, iterations: r.iterations, report, device };
   } catch (e) {
     throw fromNative(e, site);
   }

@@ -84,6 +84,12 @@ export function readMatrix(value: unknown, name: string, allowCsr = true): ReadM
     const nnz = colIdx.length;
     if (values.length !== nnz) throw new LemmaError('ERR_SHAPE', expected(`${nnz} entries (like colIdx)`, `${name}.values`, values));
     if (nnz > MAX_MATRIX_ENTRIES) throw new LemmaError('ERR_RANGE', expected(`at most ${MAX_MATRIX_ENTRIES} nonzeros`, name, value));
+    // Counts: numbers (TypeError otherwise) that are integers (RangeError), never silently truncated.
+    for (let i = 0; i <= M; i++) {
+      const r = (rowPtr as ArrayLike<unknown>)[i];
+      if (typeof r !== 'number') throw new TypeError(expected('an integer', `${name}.rowPtr[${i}]`, r));
+      if (!Number.isInteger(r) || r < 0 || r > nnz) throw new RangeError(expected(`an integer between 0 and nnz = ${nnz}`, `${name}.rowPtr[${i}]`, r));
+    }
     const rp = Int32Array.from(rowPtr as ArrayLike<number>);
     const ci = Int32Array.from(colIdx as ArrayLike<number>);
     if (rp[0] !== 0 || rp[M] !== nnz) throw new RangeError(expected(`a rowPtr running from 0 to nnz = ${nnz}`, `${name}.rowPtr`, rowPtr));

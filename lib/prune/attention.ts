@@ -24,6 +24,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { LemmaError } from '../errors.js';
+import { cpuOnly } from '../device.js';
 import type { FloatArray, Tensor } from '../tensor.js';
 import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, expected } from '../validation/index.js';
 import { checkCallback, checkKnownKeys, checkSignal } from '../validation/options.js';
@@ -190,10 +191,7 @@ function plan(inputs: unknown, options: unknown): Plan {
   const tau = checkTau(o.tau, c);
   const causal = o.causal === undefined ? false : checkBoolean(o.causal, 'options.causal');
   const seed = o.seed === undefined ? 0 : checkInteger(o.seed, 'options.seed', 0, Number.MAX_SAFE_INTEGER);
-  const device = checkOneOf(o.device ?? 'auto', 'options.device', ['auto', 'cpu', 'cuda'] as const);
-  if (device === 'cuda') {
-    throw new LemmaError('ERR_CUDA', "lemma.prune runs on the CPU only (TypeScript orchestration, no CUDA path); use device 'auto' or 'cpu'");
-  }
+  cpuOnly(o.device, 'options.device', 'lemma.prune runs on the CPU only (TypeScript orchestration, no CUDA path)');
   const signal = checkSignal(o.signal, 'options.signal');
   const onProgress = checkCallback<(p: PruneProgress) => void>(o.onProgress, 'options.onProgress');
   return { c, sparsity, pattern, method, steps, selectSteps, lr, lambda, score, tau, causal, seed, signal, onProgress };

@@ -12,12 +12,12 @@
  */
 import { LemmaError, fromNative } from '../errors.js';
 import { native } from '../binding.js';
-import type { NativeDikinParams, NativeDikinSampler } from '../binding.js';
-import { resolveDevice } from '../device.js';
+import type { DikinSamplerHandle, NativeDikinParams } from '../binding.js';
+import { AUTO_CUDA_MIN, chooseDevice } from '../device.js';
 import type { Device } from '../device.js';
 import type { Tensor } from '../tensor.js';
 import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, expected, is } from '../validation/index.js';
-import { checkKnownKeys } from '../validation/options.js';
+import { AbortError, checkKnownKeys, checkCallback, checkSignal, throwIfAborted } from '../validation/options.js';
 import { checkBody } from '../polytope/body.js';
 import type { ConvexBody } from '../polytope/body.js';
 import { readMatrix, readVector } from '../polytope/matrix.js';
@@ -68,7 +68,10 @@ export interface DikinOptions {
   seed?: number;
   /** 'auto' (default: CUDA for ≥ 256 chains when a GPU is usable), 'cpu' or 'cuda'. */
   device?: Device;
-  /** Stops the walk between rounds; the result holds what was drawn (`aborted: true`). */
+  /**
+   * Stops the walk between rounds (every ~50 ms): the promise rejects with an AbortError (name
+   * 'AbortError', code 'ABORT_ERR', the signal's reason as `cause`) and the body stays usable.
+   */
   signal?: AbortSignal;
   /** Called after each round (at most every 50 ms, and once at the end). */
   onProgress?: (p: DikinProgress) => void;
@@ -77,7 +80,7 @@ export interface DikinOptions {
 }
 
 export interface DikinResult {
-  /** [C, kept, d] with kept = ⌊steps/thin⌋ (fewer when aborted). */
+  /** [C, kept, d] with kept = ⌊steps/thin⌋. */
   samples: Tensor<Float64Array>;
   /** [C]: the fraction of post-burn-in steps that moved (lazy steps count as stays). */
   acceptance: Float64Array;
@@ -89,7 +92,6 @@ export interface DikinResult {
   stepsPerSecond: number;
   /** Steps taken per chain (burn-in included). */
   stepsDone: number;
-  aborted: boolean;
   seed: number;
   device: 'cpu' | 'cuda';
   /** The kernel that ran ('avx512', 'avx2', 'scalar', 'ref', 'cuda'). */
@@ -158,10 +160,13 @@ function plan(body: ConvexBody, target: Target, options: unknown): Plan {
   const lazy = o.lazy === undefined ? true : checkBoolean(o.lazy, 'options.lazy');
   const seed = o.seed === undefined ? Math.floor(Math.random() * 2 ** 53) : checkInteger(o.seed, 'options.seed', 0, Number.MAX_SAFE_INTEGER);
   const reference = o.reference === undefined ? false : checkBoolean(o.reference, 'options.reference');
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError(expected('an AbortSignal', 'options.signal', o.signal));
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError(expected('a function', 'options.onProgress', o.onProgress));
-  const cudaOk = body.kind === 'polytope' && barrier === 'log' && hessian === 'exact' && !reference;
-  const device = resolveDevice(o.device, 'options.device', cudaOk && C >= 256);
+  checkSignal(o.signal, 'options.signal');
+  checkCallback(o.onProgress, 'options.onProgress');
+  const noCudaPath = reference ? 'the fp64 reference walk runs on the CPU only'
+    : body.kind !== 'polytope' ? `the CUDA walk covers polytopes only, not a ${body.kind}`
+    : barrier !== 'log' ? `the CUDA walk has the log barrier only, not '${barrier}'`
+    : hessian !== 'exact' ? `the CUDA walk has the exact Hessian only, not '${hessian}'` : '';
+  const device = chooseDevice(o.device, 'options.device', { noCudaPath, large: C >= AUTO_CUDA_MIN.dikinChains });
   let starts: Float64Array | null = null;
   if (o.start !== undefined) starts = readStarts(body, o.start, C);
   const kept = Math.floor(steps / thin);
@@ -254,19 +259,18 @@ export async function dikin(body: ConvexBody, target: Target, options?: DikinOpt
     starts = new Float64Array(C * d);
     for (let c = 0; c < C; c++) starts.set(center, c * d);
   }
-  let sampler: NativeDikinSampler;
+  let sampler: DikinSamplerHandle;
   try {
-    sampler = new native.DikinSampler(b.handle(), t.spec, p.params);
+    sampler = native.dikinSampler(b.handle(), t.spec, p.params);
   } catch (e) {
     throw fromNative(e, site);
   }
   try {
     const fx0 = t.kind === 'callback' ? await callF(t, starts.slice(), C, d) : null;
-    sampler.setStart(starts, fx0);
+    native.dikinSetStart(sampler, starts, fx0);
     const t0 = performance.now();
     let lastReport = -Infinity;
     let done = 0;
-    let aborted = false;
     let round = 1;
     const progress = (final: boolean) => {
       if (!p.onProgress) return;
@@ -282,25 +286,19 @@ export async function dikin(body: ConvexBody, target: Target, options?: DikinOpt
       const z = new Float64Array(C * d);
       const need = new Uint8Array(C);
       while (done < p.total) {
-        if (p.signal?.aborted) {
-          aborted = true;
-          break;
-        }
-        await sampler.propose(z, need);
+        throwIfAborted(p.signal, 'lemma.sample.dikin');
+        await native.dikinPropose(sampler, z, need);
         const fz = await callF(t, z.slice(), C, d);
-        await sampler.finish(fz);
+        await native.dikinFinish(sampler, fz);
         done++;
         progress(false);
       }
     } else {
       while (done < p.total) {
-        if (p.signal?.aborted) {
-          aborted = true;
-          break;
-        }
+        throwIfAborted(p.signal, 'lemma.sample.dikin');
         const n = Math.min(round, p.total - done);
         const r0 = performance.now();
-        done += await sampler.run(n);
+        done += await native.dikinRun(sampler, n);
         const ms = performance.now() - r0;
         round = Math.max(1, Math.min(1 << 20, Math.round(n * (ROUND_MS / Math.max(ms, 0.05)))));
         progress(false);
@@ -308,30 +306,30 @@ export async function dikin(body: ConvexBody, target: Target, options?: DikinOpt
     }
     const seconds = (performance.now() - t0) / 1000;
     progress(true);
-    const kept = sampler.recorded();
-    const data = sampler.samples();
+    const kept = native.dikinRecorded(sampler);
+    const data = native.dikinSamples(sampler);
     let ess = nanArray(d);
     let rhat = nanArray(d);
     if (kept >= 4) ({ ess, rhat } = await native.polytopeDiagnostics(data, C, kept, d));
     return {
       samples: { data, shape: [C, kept, d] },
-      acceptance: sampler.acceptance(),
+      acceptance: native.dikinAcceptance(sampler),
       ess, rhat,
       stepsPerSecond: seconds > 0 ? (C * done) / seconds : 0,
       stepsDone: done,
-      aborted,
       seed: p.params.seed,
       device: p.params.device,
-      kernel: sampler.kernel(),
+      kernel: native.dikinKernel(sampler),
       hessian: p.params.hessian,
       alpha: p.params.alpha,
       eta: p.eta,
     };
   } catch (e) {
     // Native failures carry a string code; the user's own errors (fn, onProgress) pass through.
+    if (e instanceof AbortError) throw e;
     if (typeof (e as { code?: unknown })?.code === 'string') throw fromNative(e, site);
     throw e;
   } finally {
-    sampler.dispose();
+    native.dikinDispose(sampler);
   }
 }

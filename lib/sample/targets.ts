@@ -6,6 +6,7 @@
  * √λmax(∇²f), the gradient's size one standard deviation away from the mode along the stiffest
  * direction. The Metropolis filter keeps π exact for any η > 0; L only tunes the step.
  */
+import { LemmaError } from '../errors.js';
 import { expected, checkNumber, checkOptions, is } from '../validation/index.js';
 import { checkKnownKeys } from '../validation/options.js';
 import { isPositiveDefinite, largestEigenvalue, readDense, readVector } from '../polytope/matrix.js';
@@ -82,7 +83,8 @@ export function gaussian(mean: VectorInput, precision: number | MatrixInput): Ta
     for (let i = 0; i < d; i++) P[i * d + i] = precision;
   } else {
     const m = readDense(precision, 'precision');
-    if (m.M !== d || m.d !== d) throw new RangeError(expected(`a ${d}×${d} matrix (d from mean)`, 'precision', precision));
+    // Mismatched sizes are ERR_SHAPE in every family.
+    if (m.M !== d || m.d !== d) throw new LemmaError('ERR_SHAPE', expected(`a ${d}×${d} matrix (d from mean)`, 'precision', precision));
     P = m.data;
     for (let i = 0; i < d; i++) {
       for (let j = 0; j < i; j++) {

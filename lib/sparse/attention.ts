@@ -6,11 +6,13 @@
  */
 import { LemmaError, fromNative } from '../errors.js';
 import { native } from '../binding.js';
+import { cpuOnly } from '../device.js';
+import { runLong } from '../long-work.js';
 import type { NativeSparseRefParams } from '../binding.js';
 import { checkTensor, privateData } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
-import { checkOneOf, checkOptions, expected } from '../validation/index.js';
-import { checkKeyValue, keyIndex, planAttend, INDEX_OPTIONS, ATTEND_OPTIONS } from './key-index.js';
+import { checkFinite, checkOneOf, checkOptions, expected } from '../validation/index.js';
+import { checkKeyValue, indexParams, keyIndex, planAttend, INDEX_OPTIONS, ATTEND_OPTIONS } from './key-index.js';
 import { checkKnownKeys } from '../validation/options.js';
 import type { AttendOptions, AttendStats, KeyIndexOptions } from './key-index.js';
 
@@ -49,6 +51,8 @@ async function oneShot(q: unknown, k: unknown, v: unknown, options: unknown, act
   const qt = checkTensor(q, 'q');
   const kv = checkKeyValue(k, v);
   const opts = withActivation(options, activation);
+  // The index options are checked on the fp64 path too: a bad value must not pass there silently.
+  indexParams(kv.B, kv.Hkv, kv.N, kv.D, opts.index);
   if (isF64([qt, kv.kt, kv.vt], ['q', 'k', 'v'])) return reference(qt, kv, opts.attend, 'attend', site);
   const index = await keyIndex(kv.kt, kv.vt, opts.index as KeyIndexOptions);
   try {
@@ -65,17 +69,24 @@ function refParams(qt: Tensor, kv: KV, plan: ReturnType<typeof planAttend>): Nat
   return { B: kv.B, Hq: n.Hq, Hkv: kv.Hkv, M: n.M, N: kv.N, D: kv.D, scale: n.scale, causal: n.causal, activation: n.activation, alpha: n.alpha };
 }
 
+/** The fp64 paths refuse non-finite data as the fp32 index does. */
+function finite(ts: Tensor[], names: string[]): void {
+  ts.forEach((t, i) => checkFinite(t.data, names[i], t.shape));
+}
+
 async function reference(qt: Tensor, kv: KV, opts: Record<string, unknown>, what: 'attend', site: Error): Promise<OneShotResult> {
+  finite([qt, kv.kt, kv.vt], ['q', 'k', 'v']);
   if (opts.threshold === undefined) {
     throw new TypeError(expected('a finite number (the fp64 oracle needs an explicit threshold)', 'options.threshold', undefined));
   }
+  cpuOnly(opts.device, 'options.device', 'the fp64 oracle path runs on the CPU only');
   const plan = planAttend(qt, kv, { ...opts, device: 'cpu' }, what);
   const p = refParams(qt, kv, plan);
   const out = new Float64Array(qt.data.length);
   const counts = new Float64Array(p.B * p.Hq * p.M);
   try {
-    await native.sparseAttentionRef(privateData(qt.data as Float64Array), privateData(kv.kt.data as Float64Array),
-      privateData(kv.vt.data as Float64Array), plan.thresholds, out, counts, p);
+    await runLong('lemma.sparse (fp64 oracle)', plan.work, () => native.sparseAttentionRef(privateData(qt.data as Float64Array),
+      privateData(kv.kt.data as Float64Array), privateData(kv.vt.data as Float64Array), plan.thresholds, out, counts, p));
   } catch (e) {
     throw fromNative(e, site);
   }
@@ -154,7 +165,10 @@ export async function reluAttentionBackward(q: Tensor, k: Tensor, v: Tensor, dOu
   const kv = checkKeyValue(k, v);
   const dt = checkTensor(dOut, 'dOut');
   const opts = withActivation(options, 'relu');
+  indexParams(kv.B, kv.Hkv, kv.N, kv.D, opts.index);
   if (isF64([qt, kv.kt, kv.vt, dt], ['q', 'k', 'v', 'dOut'])) {
+    finite([qt, kv.kt, kv.vt, dt], ['q', 'k', 'v', 'dOut']);
+    cpuOnly(opts.attend.device, 'options.device', 'the fp64 oracle path runs on the CPU only');
     const plan = planAttend(qt, kv, { ...opts.attend, device: 'cpu' }, 'backward');
     if (dt.shape.length !== qt.shape.length || dt.shape.some((s, i) => s !== qt.shape[i])) {
       throw new LemmaError('ERR_SHAPE', expected(`shape [${qt.shape.join(', ')}] (the shape of q)`, 'dOut.shape', dt.shape));
@@ -164,8 +178,9 @@ export async function reluAttentionBackward(q: Tensor, k: Tensor, v: Tensor, dOu
     const dk = new Float64Array(kv.kt.data.length);
     const dv = new Float64Array(kv.kt.data.length);
     try {
-      await native.sparseReluBackwardRef(privateData(qt.data as Float64Array), privateData(kv.kt.data as Float64Array),
-        privateData(kv.vt.data as Float64Array), plan.thresholds, privateData(dt.data as Float64Array), dq, dk, dv, p);
+      await runLong('lemma.sparse.reluAttentionBackward (fp64 oracle)', plan.work, () => native.sparseReluBackwardRef(
+        privateData(qt.data as Float64Array), privateData(kv.kt.data as Float64Array), privateData(kv.vt.data as Float64Array),
+        plan.thresholds, privateData(dt.data as Float64Array), dq, dk, dv, p));
     } catch (e) {
       throw fromNative(e, site);
     }

@@ -13,19 +13,21 @@ import { native } from '../binding.js';
 import type {
   NativeSparseAttendParams, NativeSparseIndexParams, NativeSparseStats, SparseIndexHandle,
 } from '../binding.js';
-import { resolveDevice } from '../device.js';
+import { AUTO_CUDA_MIN, chooseDevice } from '../device.js';
+import { LONG_WORK_OPTIONS, checkLongWork, runLong } from '../long-work.js';
+import type { LongWork, LongWorkOptions } from '../long-work.js';
 import type { Device } from '../device.js';
 import { checkTensor, privateData } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
 import {
-  checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, expected,
+  checkBoolean, checkFinite, checkInteger, checkNumber, checkOneOf, checkOptions, expected,
 } from '../validation/index.js';
 import { checkKnownKeys } from '../validation/options.js';
 
 export type KeyOrder = 'position' | 'cluster';
 export type SparseActivation = 'relu' | 'softmax';
 
-export interface KeyIndexOptions {
+export interface KeyIndexOptions extends LongWorkOptions {
   /** Keys per block: a multiple of 16 from 16 to 256. Default 64. */
   blockSize?: number;
   /**
@@ -38,7 +40,7 @@ export interface KeyIndexOptions {
   levels?: 1 | 2;
 }
 
-export interface AttendOptions {
+export interface AttendOptions extends LongWorkOptions {
   /** 'relu' (default): weights max(0, s − b)^α; 'softmax': softmax over the entries with s ≥ b. */
   activation?: SparseActivation;
   /** ReLU power α, an integer from 1 to 32. Default 1. */
@@ -120,6 +122,8 @@ export interface ReportResult {
   keys: Int32Array;
   /** Their fp32 scaled scores. */
   scores: Float32Array;
+  /** Reporting runs on the CPU. */
+  device: 'cpu';
 }
 
 export interface BackwardResult {
@@ -142,6 +146,7 @@ function float32(t: Tensor, name: string): Float32Array {
   if (!(t.data instanceof Float32Array)) {
     throw new LemmaError('ERR_DTYPE', expected('a Float32Array (the key index is fp32)', `${name}.data`, t.data));
   }
+  checkFinite(t.data, name, t.shape);
   return privateData(t.data);
 }
 
@@ -161,10 +166,10 @@ export function checkKeyValue(k: unknown, v: unknown, names = ['k', 'v']) {
 }
 
 /** Option names of keyIndex() and of attend() / backward(); the one-shot helpers take both. */
-export const INDEX_OPTIONS = ['blockSize', 'order', 'levels'];
-export const ATTEND_OPTIONS = ['activation', 'alpha', 'causal', 'scale', 'tolerance', 'denseAbove', 'threshold', 'keep', 'device'];
+export const INDEX_OPTIONS = ['blockSize', 'order', 'levels', ...LONG_WORK_OPTIONS];
+export const ATTEND_OPTIONS = ['activation', 'alpha', 'causal', 'scale', 'tolerance', 'denseAbove', 'threshold', 'keep', 'device', ...LONG_WORK_OPTIONS];
 
-function indexParams(B: number, Hkv: number, N: number, D: number, options: unknown): NativeSparseIndexParams {
+export function indexParams(B: number, Hkv: number, N: number, D: number, options: unknown): NativeSparseIndexParams {
   const o = checkOptions(options, 'options');
   checkKnownKeys(o, 'options', INDEX_OPTIONS);
   const blockSize = o.blockSize === undefined ? 64 : checkInteger(o.blockSize, 'options.blockSize', 16, 256);
@@ -180,6 +185,7 @@ export interface AttendPlan {
   native: NativeSparseAttendParams;
   thresholds: Float64Array;
   device: 'cpu' | 'cuda';
+  work: LongWork;
 }
 
 /** Validates attend options for q [B, Hq, M, D] against keys [B, Hkv, N, D]. */
@@ -229,7 +235,9 @@ export function planAttend(
   } else {
     throw new TypeError(expected('a finite number (ReLU attention needs its threshold b, or keep)', 'options.threshold', undefined));
   }
-  const device = resolveDevice(o.device, 'options.device', true);
+  const device = chooseDevice(o.device, 'options.device', what === 'report'
+    ? { noCudaPath: 'KeyIndex.report runs on the CPU only' }
+    : { large: dims.B * dims.Hkv * dims.N >= AUTO_CUDA_MIN.sparseKeys });
   return {
     native: {
       Hq, M, scale, causal, activation: activation === 'softmax' ? 1 : 0, alpha, calibrate, keep,
@@ -237,6 +245,7 @@ export function planAttend(
     },
     thresholds,
     device,
+    work: checkLongWork(o),
   };
 }
 
@@ -335,7 +344,7 @@ export class KeyIndex {
    * rebuilding over the concatenation; 'cluster' appends go to new position-ordered blocks.
    * @param kNew [B, Hkv, n, D] Float32Array
    * @param vNew [B, Hkv, n, D]
-   * @throws LemmaError ERR_SHAPE, ERR_DTYPE, ERR_RANGE (non-finite values), ERR_DISPOSED
+   * @throws RangeError (non-finite values); LemmaError ERR_SHAPE, ERR_DTYPE, ERR_DISPOSED
    */
   async append(kNew: Tensor, vNew: Tensor): Promise<void> {
     const site = new Error();
@@ -386,7 +395,7 @@ export class KeyIndex {
     const eb = p.plan.native.activation === 1 ? new Float32Array(p.q.length / this.D) : null;
     let s: NativeSparseStats;
     try {
-      s = await native.sparseIndexAttend(p.h, p.q, p.plan.thresholds, out, eb, p.plan.native);
+      s = await runLong('KeyIndex.attend', p.plan.work, () => native.sparseIndexAttend(p.h, p.q, p.plan.thresholds, out, eb, p.plan.native));
     } catch (e) {
       throw fromNative(e, site);
     }
@@ -415,17 +424,14 @@ export class KeyIndex {
    * @param options threshold (required), causal, scale, device ('auto' | 'cpu'; 'cuda' is refused with ERR_CUDA_UNAVAILABLE)
    * @returns `{ rowPtr, keys, scores }`
    */
-  async report(q: Tensor, options: Pick<AttendOptions, 'threshold' | 'causal' | 'scale' | 'device'>): Promise<ReportResult> {
+  async report(q: Tensor, options: Pick<AttendOptions, 'threshold' | 'causal' | 'scale' | 'device' | 'signal' | 'onProgress'>): Promise<ReportResult> {
     const site = new Error();
     const o = checkOptions(options, 'options');
-    checkKnownKeys(o, 'options', ['threshold', 'causal', 'scale', 'device']);
-    // Reporting runs on the CPU: an explicit 'cuda' is refused, never silently overridden.
-    if (checkOneOf(o.device ?? 'auto', 'options.device', ['auto', 'cpu', 'cuda'] as const) === 'cuda') {
-      throw new LemmaError('ERR_CUDA_UNAVAILABLE', "KeyIndex.report runs on the CPU only: pass device 'cpu' or 'auto'");
-    }
-    const p = this.#prepare(q, { ...o, device: 'cpu' }, 'report');
+    checkKnownKeys(o, 'options', ['threshold', 'causal', 'scale', 'device', ...LONG_WORK_OPTIONS]);
+    // Reporting runs on the CPU: planAttend refuses an explicit 'cuda', never overrides it.
+    const p = this.#prepare(q, o, 'report');
     try {
-      return await native.sparseIndexReport(p.h, p.q, p.plan.thresholds, p.plan.native);
+      return { ...(await runLong('KeyIndex.report', p.plan.work, () => native.sparseIndexReport(p.h, p.q, p.plan.thresholds, p.plan.native))), device: 'cpu' };
     } catch (e) {
       throw fromNative(e, site);
     }
@@ -445,7 +451,7 @@ export class KeyIndex {
     const g = this.#grads(p.qt, dOut);
     let s: NativeSparseStats;
     try {
-      s = await native.sparseIndexBackward(p.h, p.q, p.plan.thresholds, g.dO, g.dq, g.dk, g.dv, p.plan.native);
+      s = await runLong('KeyIndex.backward', p.plan.work, () => native.sparseIndexBackward(p.h, p.q, p.plan.thresholds, g.dO, g.dq, g.dk, g.dv, p.plan.native));
     } catch (e) {
       throw fromNative(e, site);
     }
@@ -497,7 +503,7 @@ export class KeyIndex {
 function prepareBuild(k: unknown, v: unknown, options: unknown) {
   const a = checkKeyValue(k, v);
   const p = indexParams(a.B, a.Hkv, a.N, a.D, options);
-  return { k: float32(a.kt, 'k'), v: float32(a.vt, 'v'), p };
+  return { k: float32(a.kt, 'k'), v: float32(a.vt, 'v'), p, work: checkLongWork(checkOptions(options, 'options')) };
 }
 
 /**
@@ -507,8 +513,8 @@ function prepareBuild(k: unknown, v: unknown, options: unknown) {
  * @param v [B, Hkv, N, D] values
  * @param options blockSize (16..256, multiple of 16; default 64), order ('position' | 'cluster'), levels (1 | 2)
  * @returns a {@link KeyIndex}
- * @throws TypeError / RangeError for bad options; LemmaError ERR_SHAPE, ERR_DTYPE, ERR_RANGE
- *   (non-finite keys or values)
+ * @throws TypeError / RangeError for bad options and non-finite keys or values; LemmaError
+ *   ERR_SHAPE, ERR_DTYPE, ERR_RANGE (more than 2^31 − 1 keys)
  * @example
  * const index = await lemma.sparse.keyIndex(k, v, { blockSize: 64, order: 'cluster' });
  */
@@ -516,7 +522,7 @@ export async function keyIndex(k: Tensor, v: Tensor, options?: KeyIndexOptions):
   const site = new Error();
   const b = prepareBuild(k, v, options);
   try {
-    return new KeyIndex(await native.sparseIndexBuild(b.k, b.v, b.p), b.p);
+    return new KeyIndex(await runLong('lemma.sparse.keyIndex', b.work, () => native.sparseIndexBuild(b.k, b.v, b.p)), b.p);
   } catch (e) {
     throw fromNative(e, site);
   }

@@ -83,3 +83,21 @@ export function checkOptions(value: unknown, name: string): Record<string, unkno
   if (!is.object(value)) throw new TypeError(expected('an options object', name, value));
   return value;
 }
+
+/**
+ * Throws a RangeError naming the first non-finite entry of `data` ("Expected a finite number for
+ * k[0, 1, 5, 3] but received NaN"), its position given in `shape`'s row-major order. One rule in
+ * every family that refuses non-finite data (those that propagate it say so in their docs).
+ */
+export function checkFinite(data: ArrayLike<number>, name: string, shape: readonly number[] = [data.length]): void {
+  for (let i = 0; i < data.length; i++) {
+    if (Number.isFinite(data[i])) continue;
+    const at: number[] = new Array(shape.length);
+    let r = i;
+    for (let a = shape.length - 1; a >= 0; a--) {
+      at[a] = shape[a] > 0 ? r % shape[a] : 0;
+      r = shape[a] > 0 ? Math.floor(r / shape[a]) : 0;
+    }
+    throw new RangeError(expected('a finite number', `${name}[${at.join(', ')}]`, data[i]));
+  }
+}

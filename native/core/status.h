@@ -18,6 +18,7 @@ enum class Code {
   kOom,             // ERR_OOM (host allocation failed)
   kInternal,        // ERR_INTERNAL
   kInfeasible,      // ERR_INFEASIBLE (empty, flat or unbounded body)
+  kAborted,         // ABORT_ERR (the caller's AbortSignal fired: core/cancel.h); JS makes it an AbortError
 };
 
 inline const char* code_name(Code c) {
@@ -33,6 +34,7 @@ inline const char* code_name(Code c) {
     case Code::kOom: return "ERR_OOM";
     case Code::kInternal: return "ERR_INTERNAL";
     case Code::kInfeasible: return "ERR_INFEASIBLE";
+    case Code::kAborted: return "ABORT_ERR";
   }
   return "ERR_INTERNAL";
 }

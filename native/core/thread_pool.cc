@@ -14,6 +14,8 @@
 // Tested by: test/native/attention_cpu_test.cc (every kernel runs through here).
 #include "core/thread_pool.h"
 
+#include "core/cancel.h"
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -46,6 +48,7 @@ struct Pool {
   int pending = 0;       // workers of the current region that have not finished yet
   int64_t n = 0;
   const std::function<void(int64_t, int)>* fn = nullptr;
+  int32_t* token = nullptr;  // the issuing job's cancel/progress token (core/cancel.h), or null
   std::atomic<int64_t> next{0};
   std::atomic<int> size{0};
   int spawned = 0;       // worker threads created so far (ids 1..spawned)
@@ -53,9 +56,11 @@ struct Pool {
   void run_tasks(int worker) {
     const auto& f = *fn;
     for (;;) {
+      if (cancel_requested(token)) break;  // the job was aborted: leave the rest undone
       const int64_t t = next.fetch_add(1, std::memory_order_relaxed);
       if (t >= n) break;
       f(t, worker);
+      cancel_add(token, 1, 1);
     }
   }
 
@@ -101,18 +106,26 @@ void ThreadPool::set_size(int n) {
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int)>& fn) {
   if (n <= 0) return;
-  if (tls_worker >= 0) {  // nested region: run inline on this worker
+  if (tls_worker >= 0) {  // nested region: run inline on this worker (counted by the outer task)
     for (int64_t t = 0; t < n; ++t) fn(t, tls_worker);
     return;
   }
+  // The issuing thread's job token: progress counts tasks, an abort skips the tasks not started.
+  int32_t* token = current_cancel_token();
+  if (cancel_requested(token)) throw Aborted{};
+  cancel_add(token, 2, n);
   Pool& p = pool();
   std::lock_guard<std::mutex> region(p.region_mu);
   int threads = p.size.load(std::memory_order_relaxed);
   if (int64_t(threads) > n) threads = static_cast<int>(n);
   if (threads <= 1) {
     tls_worker = 0;
-    for (int64_t t = 0; t < n; ++t) fn(t, 0);
+    for (int64_t t = 0; t < n && !cancel_requested(token); ++t) {
+      fn(t, 0);
+      cancel_add(token, 1, 1);
+    }
     tls_worker = -1;
+    if (cancel_requested(token)) throw Aborted{};
     return;
   }
   {
@@ -122,6 +135,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int)>
       std::thread([&p, id] { p.worker_main(id); }).detach();
     }
     p.fn = &fn;
+    p.token = token;
     p.n = n;
     p.next.store(0, std::memory_order_relaxed);
     p.active = threads;
@@ -132,9 +146,14 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int)>
   tls_worker = 0;
   p.run_tasks(0);
   tls_worker = -1;
-  std::unique_lock<std::mutex> lk(p.mu);
-  p.cv_done.wait(lk, [&] { return p.pending == 0; });
-  p.fn = nullptr;
+  {
+    std::unique_lock<std::mutex> lk(p.mu);
+    p.cv_done.wait(lk, [&] { return p.pending == 0; });
+    p.fn = nullptr;
+    p.token = nullptr;
+  }
+  // Every worker has left the region: unwinding the kernel now is safe.
+  if (cancel_requested(token)) throw Aborted{};
 }
 
 }  // namespace lemma

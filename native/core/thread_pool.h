@@ -3,6 +3,8 @@
 // scheduling; the calling thread takes part as worker 0, so worker ids lie in [0, size()).
 // Calls from different threads are serialised (one parallel region at a time), which keeps
 // per-worker scratch indexed by `worker` race-free. fn must not throw.
+// A region issued by a job with a cancel token (core/cancel.h) counts its tasks into the token
+// and skips the tasks not yet started once the token's cancel flag is set.
 #pragma once
 #include <cstdint>
 #include <functional>

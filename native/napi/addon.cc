@@ -1,5 +1,6 @@
 // The addon's single registry: capabilities(), runtime settings, and each family's
-// register_<family>(). Everything callable from JS goes through lib/binding.ts.
+// register_<family>(). Everything callable from JS goes through lib/binding.ts; every function is
+// exported through convert.h export_function (the one exception guard).
 #include <napi.h>
 
 #include <string>
@@ -80,12 +81,13 @@ Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   const int threads = info[0].As<Napi::Number>().Int32Value();
   const double seconds = info[1].As<Napi::Number>().DoubleValue();
   auto result = std::make_shared<double>(0.0);
-  auto* job = new AsyncJob(info.Env(), "lemma:fmaPeak", [=]() {
-    *result = fma_peak_gflops(threads, seconds);
-    return Status::Ok();
-  });
-  job->OnDone([result](Napi::Env env) { return Napi::Number::New(env, *result); });
-  return job->Start();
+  return run_async(
+      info, 0, "lemma:fmaPeak",
+      [=]() {
+        *result = fma_peak_gflops(threads, seconds);
+        return Status::Ok();
+      },
+      [result](Napi::Env env) { return Napi::Number::New(env, *result); });
 }
 
 // streamRead(arrays: Float32Array[]) -> checksum (number): reads every array once on the thread
@@ -98,24 +100,39 @@ Napi::Value StreamRead(const Napi::CallbackInfo& info) {
   std::vector<const void*> ptrs;
   std::vector<int64_t> bytes;
   for (uint32_t i = 0; i < list.Length(); ++i) {
-    const Napi::Value e = list.Get(i);
-    if (!e.IsTypedArray()) throw Napi::TypeError::New(env, "streamRead: expected typed arrays");
-    const Napi::TypedArray t = e.As<Napi::TypedArray>();
-    ptrs.push_back(static_cast<const char*>(t.ArrayBuffer().Data()) + t.ByteOffset());
-    bytes.push_back(int64_t(t.ByteLength()));
+    const ArrayView a = read_any_array(list.Get(i), "streamRead: arrays[" + std::to_string(i) + "]");
+    ptrs.push_back(a.data);
+    bytes.push_back(static_cast<int64_t>(a.bytes));
   }
   const uint64_t s = stream_read(ptrs.data(), bytes.data(), int(ptrs.size()));
   return Napi::Number::New(env, double(s & 0xFFFFFFFFu));
 }
 
+// armCancel(token: Int32Array(4) | null): arms `token` for the next native async call made on
+// this JS thread (async_job.h), or disarms. Called by lib/long-work.ts only.
+Napi::Value ArmCancel(const Napi::CallbackInfo& info) {
+  disarm_cancel();
+  if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) return info.Env().Undefined();
+  const ArrayView a = read_array(info[0], "token", Dtype::kInt32, 4);
+  ArmedCancel& armed = armed_cancel();
+  armed.env = info.Env();
+  if (napi_create_reference(info.Env(), info[0], 1, &armed.ref) != napi_ok) {
+    armed = ArmedCancel{};
+    throw_error(info.Env(), Code::kInternal, "armCancel: cannot reference the token");
+  }
+  armed.words = static_cast<int32_t*>(a.data);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
-  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
-  exports.Set("setSimdLevel", Napi::Function::New(env, SetSimdLevel, "setSimdLevel"));
-  exports.Set("fmaPeak", Napi::Function::New(env, FmaPeak, "fmaPeak"));
-  exports.Set("streamRead", Napi::Function::New(env, StreamRead, "streamRead"));
+  export_function(env, exports, "capabilities", Capabilities);
+  export_function(env, exports, "setNumThreads", SetNumThreads);
+  export_function(env, exports, "setSimdLevel", SetSimdLevel);
+  export_function(env, exports, "fmaPeak", FmaPeak);
+  export_function(env, exports, "streamRead", StreamRead);
+  export_function(env, exports, "armCancel", ArmCancel);
   register_attention(env, exports);
   register_polytope(env, exports);
   register_sparse_attention(env, exports);

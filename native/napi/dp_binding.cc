@@ -32,17 +32,11 @@ struct Plan {
 };
 
 std::vector<double> read_f64(const Napi::Object& o, const char* key, int64_t d) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-    throw_status(o.Env(), Status::Error(Code::kInternal, std::string("params.") + key + " must be a Float64Array"));
-  Napi::Float64Array a = v.As<Napi::Float64Array>();
-  if (static_cast<int64_t>(a.ElementLength()) != d)
-    throw_status(o.Env(), Status::Error(Code::kShape, std::string("params.") + key + " must hold d values"));
-  return std::vector<double>(a.Data(), a.Data() + d);
+  return copy_array<double>(o.Get(key), std::string("params.") + key, Dtype::kFloat64, static_cast<size_t>(d));
 }
 
 std::shared_ptr<Plan> read_plan(const Napi::Value& v, bool for_build) {
-  if (!v.IsObject()) throw_status(v.Env(), Status::Error(Code::kInternal, "dp params must be an object"));
+  if (!v.IsObject()) throw_error(v.Env(), Code::kInternal, "dp params must be an object");
   Napi::Object o = v.As<Napi::Object>();
   auto plan = std::make_shared<Plan>();
   DpL1Params& p = plan->p;
@@ -53,7 +47,7 @@ std::shared_ptr<Plan> read_plan(const Napi::Value& v, bool for_build) {
   if (o.Get("alpha").IsNumber()) p.alpha = get_number(o, "alpha");
   p.prefix_bands = get_bool(o, "prefixBands", false);
   if (p.d < 1 || p.d > (int64_t{1} << 24))
-    throw_status(v.Env(), Status::Error(Code::kShape, "d must lie in [1, 2^24]"));
+    throw_error(v.Env(), Code::kShape, "d must lie in [1, 2^24]");
   plan->lo = read_f64(o, "lo", p.d);
   plan->hi = read_f64(o, "hi", p.d);
   p.lo = plan->lo.data();
@@ -69,12 +63,20 @@ std::shared_ptr<Plan> read_plan(const Napi::Value& v, bool for_build) {
 
 size_t tree_size(const DpL1Params& p) { return static_cast<size_t>(p.d * dp_slots(p.levels)); }
 
+// Y: a Float64Array of q·d values (any q).
+ArrayView read_queries(const Napi::CallbackInfo& info, size_t i, const DpL1Params& p) {
+  ArrayView Y = get_array(info, i, "Y", Dtype::kFloat64);
+  if (Y.length % static_cast<size_t>(p.d) != 0)
+    throw_error(info.Env(), Code::kShape, "Y must hold q·d values");
+  return Y;
+}
+
 std::function<Status()> build_work(const Napi::CallbackInfo& info) {
   auto plan = read_plan(info[3], true);
   const DpL1Params& p = plan->p;
-  const Dtype dt = array_dtype(info[0], "X");
+  const Dtype dt = float_dtype(info[0], "X");
   if (plan->ref && dt != Dtype::kFloat64)
-    throw_status(info.Env(), Status::Error(Code::kDtype, "the oracle builder takes a Float64Array X"));
+    throw_error(info.Env(), Code::kDtype, "the oracle builder takes a Float64Array X");
   ArrayView X = get_array(info, 0, "X", dt, static_cast<size_t>(p.n * p.d));
   ArrayView cnt = get_array(info, 1, "cnt", Dtype::kFloat64, tree_size(p));
   ArrayView sum = get_array(info, 2, "sum", Dtype::kFloat64, tree_size(p));
@@ -92,16 +94,14 @@ std::function<Status()> query_work(const Napi::CallbackInfo& info, bool allow_cu
   const DpL1Params& p = plan->p;
   ArrayView cnt = get_array(info, 0, "cnt", Dtype::kFloat64, tree_size(p));
   ArrayView sum = get_array(info, 1, "sum", Dtype::kFloat64, tree_size(p));
-  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().ElementLength() % static_cast<size_t>(p.d) != 0)
-    throw_status(info.Env(), Status::Error(Code::kShape, "Y must be a Float64Array of q·d values"));
-  const int64_t q = static_cast<int64_t>(info[2].As<Napi::TypedArray>().ElementLength()) / p.d;
-  ArrayView Y = get_array(info, 2, "Y", Dtype::kFloat64, static_cast<size_t>(q * p.d));
+  ArrayView Y = read_queries(info, 2, p);
+  const int64_t q = static_cast<int64_t>(Y.length) / p.d;
   ArrayView out = get_array(info, 3, "out", Dtype::kFloat64, static_cast<size_t>(q));
+  // A sync call asking for CUDA: ERR_CUDA_UNAVAILABLE in every family (no sync CUDA path here).
   if (plan->cuda && !allow_cuda)
-    throw_status(info.Env(), Status::Error(Code::kInternal, "the synchronous query runs on the CPU only"));
+    throw_error(info.Env(), Code::kCudaUnavailable, "the synchronous query has no CUDA path; use query()");
 #ifndef LEMMA_WITH_CUDA
-  if (plan->cuda)
-    throw_status(info.Env(), Status::Error(Code::kCudaUnavailable, "lemma was built without CUDA"));
+  if (plan->cuda) throw_error(info.Env(), Code::kCudaUnavailable, "lemma was built without CUDA");
 #endif
   return [plan, cnt, sum, Y, out, q]() {
     const double* c = static_cast<const double*>(cnt.data);
@@ -120,10 +120,8 @@ std::function<Status()> baseline_work(const Napi::CallbackInfo& info) {
   auto plan = read_plan(info[3], false);
   const DpL1Params& p = plan->p;
   ArrayView cnt = get_array(info, 0, "cnt", Dtype::kFloat64, tree_size(p));
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().ElementLength() % static_cast<size_t>(p.d) != 0)
-    throw_status(info.Env(), Status::Error(Code::kShape, "Y must be a Float64Array of q·d values"));
-  const int64_t q = static_cast<int64_t>(info[1].As<Napi::TypedArray>().ElementLength()) / p.d;
-  ArrayView Y = get_array(info, 1, "Y", Dtype::kFloat64, static_cast<size_t>(q * p.d));
+  ArrayView Y = read_queries(info, 1, p);
+  const int64_t q = static_cast<int64_t>(Y.length) / p.d;
   ArrayView out = get_array(info, 2, "out", Dtype::kFloat64, static_cast<size_t>(q));
   return [plan, cnt, Y, out, q]() {
     return dp_l1_baseline_query_cpu(plan->p, static_cast<const double*>(cnt.data),
@@ -135,10 +133,8 @@ std::function<Status()> brute_work(const Napi::CallbackInfo& info) {
   auto plan = read_plan(info[3], true);
   const DpL1Params& p = plan->p;
   ArrayView X = get_array(info, 0, "X", Dtype::kFloat64, static_cast<size_t>(p.n * p.d));
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().ElementLength() % static_cast<size_t>(p.d) != 0)
-    throw_status(info.Env(), Status::Error(Code::kShape, "Y must be a Float64Array of q·d values"));
-  const int64_t q = static_cast<int64_t>(info[1].As<Napi::TypedArray>().ElementLength()) / p.d;
-  ArrayView Y = get_array(info, 1, "Y", Dtype::kFloat64, static_cast<size_t>(q * p.d));
+  ArrayView Y = read_queries(info, 1, p);
+  const int64_t q = static_cast<int64_t>(Y.length) / p.d;
   ArrayView out = get_array(info, 2, "out", Dtype::kFloat64, static_cast<size_t>(q));
   return [plan, X, Y, out, q]() {
     return dp_l1_brute_force(plan->p, static_cast<const double*>(X.data), static_cast<const double*>(Y.data), q,
@@ -161,13 +157,13 @@ Napi::Value BruteForce(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_dp(Napi::Env env, Napi::Object exports) {
-  exports.Set("dpL1Build", Napi::Function::New(env, Build, "dpL1Build"));
-  exports.Set("dpL1BuildSync", Napi::Function::New(env, BuildSync, "dpL1BuildSync"));
-  exports.Set("dpL1Query", Napi::Function::New(env, Query, "dpL1Query"));
-  exports.Set("dpL1QuerySync", Napi::Function::New(env, QuerySync, "dpL1QuerySync"));
-  exports.Set("dpL1BaselineQuery", Napi::Function::New(env, BaselineQuery, "dpL1BaselineQuery"));
-  exports.Set("dpL1BaselineQuerySync", Napi::Function::New(env, BaselineQuerySync, "dpL1BaselineQuerySync"));
-  exports.Set("dpL1BruteForce", Napi::Function::New(env, BruteForce, "dpL1BruteForce"));
+  export_function(env, exports, "dpL1Build", Build);
+  export_function(env, exports, "dpL1BuildSync", BuildSync);
+  export_function(env, exports, "dpL1Query", Query);
+  export_function(env, exports, "dpL1QuerySync", QuerySync);
+  export_function(env, exports, "dpL1BaselineQuery", BaselineQuery);
+  export_function(env, exports, "dpL1BaselineQuerySync", BaselineQuerySync);
+  export_function(env, exports, "dpL1BruteForce", BruteForce);
 }
 
 }  // namespace lemma::napi

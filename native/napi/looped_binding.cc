@@ -7,6 +7,7 @@
 // seedHi, earlyExit, ref } (ref: the fp64 oracle, Float64Array only). State: looped/looped.h.
 #include <napi.h>
 
+#include <algorithm>
 #include <string>
 
 #include "looped/looped.h"
@@ -17,26 +18,15 @@ namespace lemma::napi {
 
 namespace {
 
-template <typename A>
-A* typed(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* name,
-         size_t length, const char* what) {
-  const Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
-    throw_status(info.Env(), Status::Error(Code::kDtype, std::string(name) + " must be " + what));
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  if (ta.ElementLength() != length)
-    throw_status(info.Env(), Status::Error(Code::kShape, std::string(name) + " has " + std::to_string(ta.ElementLength()) +
-                                                             " elements, expected " + std::to_string(length)));
-  if (length == 0) return nullptr;
-  auto* p = reinterpret_cast<A*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-  if (p == nullptr) throw_status(info.Env(), Status::Error(Code::kShape, std::string(name) + " is detached"));
-  return p;
+template <typename T>
+T* typed(const Napi::CallbackInfo& info, size_t i, Dtype dtype, const char* name, size_t length) {
+  return static_cast<T*>(get_array(info, i, name, dtype, length).data);
 }
 
 std::function<Status()> iterate_work(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 8 || !info[7].IsObject())
-    throw_status(env, Status::Error(Code::kInternal, "loopedIterate takes 7 arrays and a params object"));
+    throw_error(env, Code::kInternal, "loopedIterate takes 7 arrays and a params object");
   Napi::Object o = info[7].As<Napi::Object>();
   LoopedParams p;
   p.S = get_int(o, "S");
@@ -52,18 +42,18 @@ std::function<Status()> iterate_work(const Napi::CallbackInfo& info) {
   const Status st = looped_check_params(p);
   if (!st.ok()) throw_status(env, st);
   const size_t S = static_cast<size_t>(p.S), d = static_cast<size_t>(p.d);
-  const Dtype dt = array_dtype(info[0], "W");
+  const Dtype dt = float_dtype(info[0], "W");
   if (ref && dt != Dtype::kFloat64)
-    throw_status(env, Status::Error(Code::kDtype, "the oracle takes Float64Array W, b and x"));
+    throw_error(env, Code::kDtype, "the oracle takes Float64Array W, b and x");
   ArrayView W = get_array(info, 0, "W", dt, d * d);
   ArrayView b = get_array(info, 1, "b", dt, d);
   ArrayView x = get_array(info, 2, "x", dt, S * d);
-  int32_t* steps = typed<int32_t>(info, 3, napi_int32_array, "steps", S, "an Int32Array");
-  int32_t* stab = typed<int32_t>(info, 4, napi_int32_array, "stab", S, "an Int32Array");
-  double* last = typed<double>(info, 5, napi_float64_array, "last", S, "a Float64Array");
-  const size_t hist = info[6].IsTypedArray() && info[6].As<Napi::TypedArray>().ElementLength() > 0
-                          ? S * static_cast<size_t>(p.max_steps) : 0;
-  double* residuals = typed<double>(info, 6, napi_float64_array, "residuals", hist, "a Float64Array");
+  int32_t* steps = typed<int32_t>(info, 3, Dtype::kInt32, "steps", S);
+  int32_t* stab = typed<int32_t>(info, 4, Dtype::kInt32, "stab", S);
+  double* last = typed<double>(info, 5, Dtype::kFloat64, "last", S);
+  // residuals: empty (no history) or S·maxSteps values.
+  const size_t hist = get_array(info, 6, "residuals", Dtype::kFloat64).length > 0 ? S * static_cast<size_t>(p.max_steps) : 0;
+  double* residuals = typed<double>(info, 6, Dtype::kFloat64, "residuals", hist);
   return [p, ref, W, b, x, steps, stab, last, residuals]() -> Status {
     if (ref)
       return looped_iterate_ref(p, static_cast<const double*>(W.data), static_cast<const double*>(b.data),
@@ -84,8 +74,8 @@ Napi::Value IterateSync(const Napi::CallbackInfo& info) { return run_sync(info, 
 }  // namespace
 
 void register_looped(Napi::Env env, Napi::Object exports) {
-  exports.Set("loopedIterate", Napi::Function::New(env, Iterate, "loopedIterate"));
-  exports.Set("loopedIterateSync", Napi::Function::New(env, IterateSync, "loopedIterateSync"));
+  export_function(env, exports, "loopedIterate", Iterate);
+  export_function(env, exports, "loopedIterateSync", IterateSync);
 }
 
 }  // namespace lemma::napi

@@ -22,7 +22,7 @@ struct Plan {
 };
 
 Plan read_plan(const Napi::Value& v) {
-  if (!v.IsObject()) throw_status(v.Env(), Status::Error(Code::kInternal, "polyAttention params must be an object"));
+  if (!v.IsObject()) throw_error(v.Env(), Code::kInternal, "polyAttention params must be an object");
   Napi::Object o = v.As<Napi::Object>();
   Plan plan;
   PolyAttentionParams& p = plan.p;
@@ -54,9 +54,9 @@ T* outp(const ArrayView& a) { return static_cast<T*>(a.data); }
 std::function<Status()> forward_work(const Napi::CallbackInfo& info) {
   const Plan plan = read_plan(info[5]);
   const PolyAttentionParams& p = plan.p;
-  const Dtype dt = array_dtype(info[0], "q");
+  const Dtype dt = float_dtype(info[0], "q");
   if (plan.ref && dt != Dtype::kFloat64)
-    throw_status(info.Env(), Status::Error(Code::kDtype, "the polyAttention oracle takes Float64Array tensors"));
+    throw_error(info.Env(), Code::kDtype, "the polyAttention oracle takes Float64Array tensors");
   ArrayView q = get_array(info, 0, "q", dt, q_size(p)), k = get_array(info, 1, "k", dt, kv_size(p)),
             v = get_array(info, 2, "v", dt, kv_size(p)), out = get_array(info, 3, "out", dt, q_size(p)),
             norm = get_array(info, 4, "norm", dt, norm_size(p));
@@ -76,9 +76,9 @@ std::function<Status()> forward_work(const Napi::CallbackInfo& info) {
 std::function<Status()> backward_work(const Napi::CallbackInfo& info) {
   const Plan plan = read_plan(info[9]);
   const PolyAttentionParams& p = plan.p;
-  const Dtype dt = array_dtype(info[0], "q");
+  const Dtype dt = float_dtype(info[0], "q");
   if (plan.ref && dt != Dtype::kFloat64)
-    throw_status(info.Env(), Status::Error(Code::kDtype, "the polyAttention oracle takes Float64Array tensors"));
+    throw_error(info.Env(), Code::kDtype, "the polyAttention oracle takes Float64Array tensors");
   ArrayView q = get_array(info, 0, "q", dt, q_size(p)), k = get_array(info, 1, "k", dt, kv_size(p)),
             v = get_array(info, 2, "v", dt, kv_size(p)), out = get_array(info, 3, "out", dt, q_size(p)),
             norm = get_array(info, 4, "norm", dt, norm_size(p)), dout = get_array(info, 5, "dOut", dt, q_size(p)),
@@ -108,14 +108,14 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
 }
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   if (info.Length() < 4 || !info[3].IsObject())
-    throw_status(info.Env(), Status::Error(Code::kInternal, "matmul(A, B, C, { m, k, n, ta, tb })"));
+    throw_error(info.Env(), Code::kInternal, "matmul(A, B, C, { m, k, n, ta, tb })");
   Napi::Object o = info[3].As<Napi::Object>();
   const int64_t m = get_int(o, "m"), k = get_int(o, "k"), n = get_int(o, "n");
   const bool ta = get_bool(o, "ta", false), tb = get_bool(o, "tb", false);
   if (m < 1 || k < 1 || n < 1 || double(m) * double(k) > 9e15 || double(k) * double(n) > 9e15 ||
       double(m) * double(n) > 9e15)
-    throw_status(info.Env(), Status::Error(Code::kShape, "matmul: m, k, n must be positive"));
-  const Dtype dt = array_dtype(info[0], "A");
+    throw_error(info.Env(), Code::kShape, "matmul: m, k, n must be positive");
+  const Dtype dt = float_dtype(info[0], "A");
   ArrayView A = get_array(info, 0, "A", dt, size_t(m * k)), B = get_array(info, 1, "B", dt, size_t(k * n)),
             C = get_array(info, 2, "C", dt, size_t(m * n));
   return run_async(info, 3, "lemma:matmul", [A, B, C, m, k, n, ta, tb]() {
@@ -127,7 +127,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 
 Napi::Value Features(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
-    throw_status(info.Env(), Status::Error(Code::kInternal, "polyAttentionFeatures(D, degree)"));
+    throw_error(info.Env(), Code::kInternal, "polyAttentionFeatures(D, degree)");
   const int64_t D = info[0].As<Napi::Number>().Int64Value();
   const int degree = info[1].As<Napi::Number>().Int32Value();
   return Napi::Number::New(info.Env(), double(poly_attention_features(D, degree)));
@@ -136,10 +136,10 @@ Napi::Value Features(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_poly_attention(Napi::Env env, Napi::Object exports) {
-  exports.Set("polyAttentionForward", Napi::Function::New(env, Forward, "polyAttentionForward"));
-  exports.Set("polyAttentionBackward", Napi::Function::New(env, Backward, "polyAttentionBackward"));
-  exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
-  exports.Set("polyAttentionFeatures", Napi::Function::New(env, Features, "polyAttentionFeatures"));
+  export_function(env, exports, "polyAttentionForward", Forward);
+  export_function(env, exports, "polyAttentionBackward", Backward);
+  export_function(env, exports, "matmul", Matmul);
+  export_function(env, exports, "polyAttentionFeatures", Features);
 }
 
 }  // namespace lemma::napi

@@ -1,19 +1,25 @@
-// N-API bindings of the polytope family (lib/polytope/ and lib/sample/ are the only callers):
-//   new PolytopeBody(spec)                        an immutable body (copies its arrays)
-//     .contains(x) -> string ('' when interior, else the reason)
-//     .analyticCenter() -> Promise<{ x, phase1Iterations, newtonIterations }>
-//     .lewisWeights(x, p, tol, maxIter) -> Promise<{ weights, iterations, residual, converged }>
-//     .dispose()
-//   new DikinSampler(body, target, params)        C chains on the CPU (or the GPU, device 'cuda')
-//     .setStart(x0, fx0 | null)  .run(steps) -> Promise<number>
-//     .propose(zOut, need) -> Promise<void>  .finish(fz) -> Promise<void>   (callback targets)
-//     .samples() .acceptance() .stepsDone() .recorded() .stepSeconds() .kernel() .abort() .dispose()
+// N-API bindings of the polytope family (lib/polytope/ and lib/sample/ are the only callers).
+// Bodies and samplers are convert.h handles (type-tagged Externals over a shared_ptr), like every
+// native object lemma hands to JS:
+//   polytopeBody(spec) -> body handle                   an immutable body (copies its arrays)
+//   polytopeBodyContains(body, x) -> string             ('' when interior, else the reason)
+//   polytopeAnalyticCenter(body) -> Promise<{ x, phase1Iterations, newtonIterations }>
+//   polytopeLewisWeights(body, x, p, tol, maxIter) -> Promise<{ weights, iterations, residual, converged }>
+//   polytopeBodyDispose(body)
+//   dikinSampler(body, target, params) -> sampler handle  C chains on the CPU (or the GPU, device 'cuda')
+//   dikinSetStart(s, x0, fx0 | null)  dikinRun(s, steps) -> Promise<number>
+//   dikinPropose(s, zOut, need) -> Promise<void>  dikinFinish(s, fz) -> Promise<void>   (callback targets)
+//   dikinSamples(s) dikinAcceptance(s) dikinStepsDone(s) dikinRecorded(s) dikinStepSeconds(s)
+//   dikinKernel(s) dikinAbort(s) dikinDispose(s)
 //   polytopeDiagnostics(samples, C, N, d) -> Promise<{ ess, rhat }>
 //   johnEllipsoid(A, M, d, { epsilon, sketch, sketchSize, seed, maxIterations })
 //     -> Promise<{ weights, Q, iterations, sumWeights, maxTau, complementary, logDet }>
-// Objects are type-tagged; use after dispose() is ERR_DISPOSED; a sampler refuses a second call
-// while one is running (the TS layer serialises). Every async job holds shared ownership of the
-// native state, so dispose() during a run frees it when the run ends.
+// Use after dispose is ERR_DISPOSED; every async job holds shared ownership of the native state,
+// so dispose() during a run frees it when the run ends (dikinDispose also aborts the run).
+// Concurrency: a body is immutable, so any number of calls may share it. A sampler is a state
+// machine: it takes one call at a time (a second call while one runs is refused with
+// ERR_INTERNAL; lib/sample/dikin.ts serialises, so reaching it is a lemma bug), except abort()
+// and dispose(), which may come at any time.
 #include <napi.h>
 
 #include <algorithm>
@@ -32,27 +38,40 @@ namespace lemma::napi {
 
 namespace {
 
-constexpr napi_type_tag kBodyTag = {0x6c656d6d61706f6cULL, 0x79626f6479000001ULL};
-constexpr napi_type_tag kSamplerTag = {0x6c656d6d61706f6cULL, 0x7973616d706c0001ULL};
+// A sampler and the call it is running. `busy` is set on the event loop when a job is queued
+// and cleared by the job's BusyGuard when its work ends, however it ends.
+struct SamplerState {
+  std::unique_ptr<DikinSampler> s;
+  std::atomic<bool> busy{false};
+  int64_t d = 0, C = 0;
+};
 
-[[noreturn]] void fail(Napi::Env env, Code code, const std::string& msg) { throw_status(env, Status::Error(code, msg)); }
+}  // namespace
+
+template <>
+struct HandleKind<Body> {
+  static constexpr napi_type_tag tag = {0x6c656d6d61706f6cULL, 0x79626f6479000002ULL};
+  static constexpr const char* name = "polytope body";
+};
+template <>
+struct HandleKind<SamplerState> {
+  static constexpr napi_type_tag tag = {0x6c656d6d61706f6cULL, 0x7973616d706c0002ULL};
+  static constexpr const char* name = "Dikin sampler";
+};
+
+namespace {
+
+[[noreturn]] void fail(Napi::Env env, Code code, const std::string& msg) { throw_error(env, code, msg); }
 
 // A Float64Array argument copied into a vector (length checked when `length` >= 0).
-std::vector<double> f64(Napi::Env env, const Napi::Value& v, const char* name, int64_t length) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-    fail(env, Code::kDtype, std::string(name) + " must be a Float64Array");
-  Napi::Float64Array a = v.As<Napi::Float64Array>();
-  if (length >= 0 && static_cast<int64_t>(a.ElementLength()) != length)
-    fail(env, Code::kShape, std::string(name) + " has " + std::to_string(a.ElementLength()) + " elements, expected " +
-                                std::to_string(length));
-  return std::vector<double>(a.Data(), a.Data() + a.ElementLength());
+std::vector<double> f64(Napi::Env, const Napi::Value& v, const char* name, int64_t length) {
+  return copy_array<double>(v, name, Dtype::kFloat64, length < 0 ? kAnyLength : static_cast<size_t>(length));
 }
 
-std::vector<int64_t> i32(Napi::Env env, const Napi::Value& v, const char* name) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-    fail(env, Code::kDtype, std::string(name) + " must be an Int32Array");
-  Napi::Int32Array a = v.As<Napi::Int32Array>();
-  return std::vector<int64_t>(a.Data(), a.Data() + a.ElementLength());
+std::vector<int64_t> i32(Napi::Env, const Napi::Value& v, const char* name) {
+  const ArrayView a = read_array(v, name, Dtype::kInt32);
+  const int32_t* p = static_cast<const int32_t*>(a.data);
+  return p ? std::vector<int64_t>(p, p + a.length) : std::vector<int64_t>();
 }
 
 Napi::Float64Array to_js(Napi::Env env, const double* p, size_t n) {
@@ -61,117 +80,96 @@ Napi::Float64Array to_js(Napi::Env env, const double* p, size_t n) {
   return a;
 }
 
-// ------------------------------------------------------------------ PolytopeBody
-class BodyWrap : public Napi::ObjectWrap<BodyWrap> {
- public:
-  static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "PolytopeBody",
-                       {InstanceMethod("contains", &BodyWrap::Contains),
-                        InstanceMethod("analyticCenter", &BodyWrap::AnalyticCenter),
-                        InstanceMethod("lewisWeights", &BodyWrap::LewisWeights),
-                        InstanceMethod("dispose", &BodyWrap::Dispose)});
+// ------------------------------------------------------------------ bodies
+std::shared_ptr<Body> get_body(const Napi::Value& v) { return get_handle<Body>(v, "body"); }
+
+Napi::Value BodyCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) fail(env, Code::kInternal, "polytopeBody(spec): spec must be an object");
+  Napi::Object s = info[0].As<Napi::Object>();
+  auto b = std::make_shared<Body>();
+  const Napi::Value kv = s.Get("kind");
+  const std::string kind = kv.IsString() ? kv.As<Napi::String>().Utf8Value() : std::string();
+  b->M = get_int(s, "M");
+  b->d = get_int(s, "d");
+  if (kind == "dense") {
+    b->kind = BodyKind::kDense;
+    b->A = f64(env, s.Get("A"), "A", b->M * b->d);
+    b->b = f64(env, s.Get("b"), "b", b->M);
+  } else if (kind == "csr") {
+    b->kind = BodyKind::kCsr;
+    b->row_ptr = i32(env, s.Get("rowPtr"), "rowPtr");
+    b->col_idx = i32(env, s.Get("colIdx"), "colIdx");
+    b->vals = f64(env, s.Get("values"), "values", static_cast<int64_t>(b->col_idx.size()));
+    b->b = f64(env, s.Get("b"), "b", b->M);
+    if (static_cast<int64_t>(b->row_ptr.size()) != b->M + 1 || b->row_ptr[0] != 0 ||
+        b->row_ptr[b->M] != static_cast<int64_t>(b->col_idx.size()))
+      fail(env, Code::kShape, "rowPtr must have M + 1 entries from 0 to nnz");
+  } else if (kind == "spectrahedron") {
+    b->kind = BodyKind::kSpectrahedron;
+    b->F = f64(env, s.Get("F"), "F", b->d * b->M * b->M);
+    b->Cm = f64(env, s.Get("C"), "C", b->M * b->M);
+  } else {
+    fail(env, Code::kInternal, "unknown body kind " + kind);
   }
+  Body* raw = b.get();
+  return run_sync(info, [raw]() { return body_prepare(raw); },
+                  [b](Napi::Env e) {
+                    const size_t n = b->A.size() + b->b.size() + b->row_norm.size() + b->vals.size() + b->F.size() +
+                                     b->Cm.size() + b->row_ptr.size() + b->col_idx.size();
+                    return make_handle<Body>(e, b, static_cast<int64_t>(n * sizeof(double)));
+                  });
+}
 
-  explicit BodyWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BodyWrap>(info) {
-    Napi::Env env = info.Env();
-    if (!info[0].IsObject()) fail(env, Code::kInternal, "PolytopeBody(spec): spec must be an object");
-    Napi::Object s = info[0].As<Napi::Object>();
-    auto b = std::make_shared<Body>();
-    const std::string kind = s.Get("kind").As<Napi::String>().Utf8Value();
-    b->M = get_int(s, "M");
-    b->d = get_int(s, "d");
-    if (kind == "dense") {
-      b->kind = BodyKind::kDense;
-      b->A = f64(env, s.Get("A"), "A", b->M * b->d);
-      b->b = f64(env, s.Get("b"), "b", b->M);
-    } else if (kind == "csr") {
-      b->kind = BodyKind::kCsr;
-      b->row_ptr = i32(env, s.Get("rowPtr"), "rowPtr");
-      b->col_idx = i32(env, s.Get("colIdx"), "colIdx");
-      b->vals = f64(env, s.Get("values"), "values", static_cast<int64_t>(b->col_idx.size()));
-      b->b = f64(env, s.Get("b"), "b", b->M);
-      if (static_cast<int64_t>(b->row_ptr.size()) != b->M + 1 || b->row_ptr[0] != 0 ||
-          b->row_ptr[b->M] != static_cast<int64_t>(b->col_idx.size()))
-        fail(env, Code::kShape, "rowPtr must have M + 1 entries from 0 to nnz");
-    } else if (kind == "spectrahedron") {
-      b->kind = BodyKind::kSpectrahedron;
-      b->F = f64(env, s.Get("F"), "F", b->d * b->M * b->M);
-      b->Cm = f64(env, s.Get("C"), "C", b->M * b->M);
-    } else {
-      fail(env, Code::kInternal, "unknown body kind " + kind);
-    }
-    const Status st = body_prepare(b.get());
-    if (!st.ok()) throw_status(env, st);
-    body_ = b;
-    info.This().As<Napi::Object>().TypeTag(&kBodyTag);
-  }
+Napi::Value BodyContains(const Napi::CallbackInfo& info) {
+  auto b = get_body(info[0]);
+  const std::vector<double> x = f64(info.Env(), info[1], "x", b->d);
+  std::string why;
+  return Napi::String::New(info.Env(), body_contains(*b, x.data(), &why) ? "" : why);
+}
 
-  std::shared_ptr<const Body> body(Napi::Env env) const {
-    if (!body_) fail(env, Code::kDisposed, "the body was disposed");
-    return body_;
-  }
+Napi::Value AnalyticCenter(const Napi::CallbackInfo& info) {
+  auto b = get_body(info[0]);
+  auto x = std::make_shared<std::vector<double>>(b->d);
+  auto ci = std::make_shared<CenterInfo>();
+  return run_async(info, 0, "lemma:analyticCenter", [b, x, ci]() { return body_analytic_center(*b, x->data(), ci.get()); },
+                   [x, ci](Napi::Env env) {
+                     Napi::Object o = Napi::Object::New(env);
+                     o.Set("x", to_js(env, x->data(), x->size()));
+                     o.Set("phase1Iterations", static_cast<double>(ci->phase1_iterations));
+                     o.Set("newtonIterations", static_cast<double>(ci->newton_iterations));
+                     return o;
+                   });
+}
 
- private:
-  Napi::Value Contains(const Napi::CallbackInfo& info) {
-    auto b = body(info.Env());
-    const std::vector<double> x = f64(info.Env(), info[0], "x", b->d);
-    std::string why;
-    return Napi::String::New(info.Env(), body_contains(*b, x.data(), &why) ? "" : why);
-  }
+Napi::Value LewisWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto b = get_body(info[0]);
+  auto x = std::make_shared<std::vector<double>>(f64(env, info[1], "x", b->d));
+  const double p = info[2].As<Napi::Number>().DoubleValue();
+  const double tol = info[3].As<Napi::Number>().DoubleValue();
+  const int64_t max_iter = info[4].As<Napi::Number>().Int64Value();
+  auto w = std::make_shared<std::vector<double>>(b->M);
+  auto li = std::make_shared<LewisInfo>();
+  return run_async(
+      info, 0, "lemma:lewisWeights",
+      [=]() { return body_lewis_weights(*b, x->data(), p, tol, max_iter, nullptr, w->data(), li.get()); },
+      [w, li](Napi::Env e) {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("weights", to_js(e, w->data(), w->size()));
+        o.Set("iterations", static_cast<double>(li->iterations));
+        o.Set("residual", li->residual);
+        o.Set("converged", li->converged);
+        return o;
+      });
+}
 
-  Napi::Value AnalyticCenter(const Napi::CallbackInfo& info) {
-    auto b = body(info.Env());
-    auto x = std::make_shared<std::vector<double>>(b->d);
-    auto ci = std::make_shared<CenterInfo>();
-    auto* job = new AsyncJob(info.Env(), "lemma:analyticCenter",
-                             [b, x, ci]() { return body_analytic_center(*b, x->data(), ci.get()); });
-    job->OnDone([x, ci](Napi::Env env) {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("x", to_js(env, x->data(), x->size()));
-      o.Set("phase1Iterations", static_cast<double>(ci->phase1_iterations));
-      o.Set("newtonIterations", static_cast<double>(ci->newton_iterations));
-      return o;
-    });
-    return job->Start();
-  }
+Napi::Value BodyDispose(const Napi::CallbackInfo& info) {
+  dispose_handle<Body>(info[0], "body");
+  return info.Env().Undefined();
+}
 
-  Napi::Value LewisWeights(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto b = body(env);
-    auto x = std::make_shared<std::vector<double>>(f64(env, info[0], "x", b->d));
-    const double p = info[1].As<Napi::Number>().DoubleValue();
-    const double tol = info[2].As<Napi::Number>().DoubleValue();
-    const int64_t max_iter = info[3].As<Napi::Number>().Int64Value();
-    auto w = std::make_shared<std::vector<double>>(b->M);
-    auto li = std::make_shared<LewisInfo>();
-    auto* job = new AsyncJob(env, "lemma:lewisWeights", [=]() {
-      return body_lewis_weights(*b, x->data(), p, tol, max_iter, nullptr, w->data(), li.get());
-    });
-    job->OnDone([w, li](Napi::Env e) {
-      Napi::Object o = Napi::Object::New(e);
-      o.Set("weights", to_js(e, w->data(), w->size()));
-      o.Set("iterations", static_cast<double>(li->iterations));
-      o.Set("residual", li->residual);
-      o.Set("converged", li->converged);
-      return o;
-    });
-    return job->Start();
-  }
-
-  Napi::Value Dispose(const Napi::CallbackInfo& info) {
-    body_.reset();
-    return info.Env().Undefined();
-  }
-
-  std::shared_ptr<const Body> body_;
-};
-
-// ------------------------------------------------------------------ DikinSampler
-struct SamplerState {
-  std::unique_ptr<DikinSampler> s;
-  std::atomic<bool> busy{false};
-};
-
+// ------------------------------------------------------------------ Dikin sampler
 // Clears `busy` when the job's work ends, however it ends.
 struct BusyGuard {
   std::shared_ptr<SamplerState> st;
@@ -229,174 +227,149 @@ DikinParams read_params(const Napi::Object& o) {
   return p;
 }
 
-class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
- public:
-  static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "DikinSampler",
-                       {InstanceMethod("setStart", &SamplerWrap::SetStart), InstanceMethod("run", &SamplerWrap::Run),
-                        InstanceMethod("propose", &SamplerWrap::Propose), InstanceMethod("finish", &SamplerWrap::Finish),
-                        InstanceMethod("samples", &SamplerWrap::Samples),
-                        InstanceMethod("acceptance", &SamplerWrap::Acceptance),
-                        InstanceMethod("stepsDone", &SamplerWrap::StepsDone),
-                        InstanceMethod("recorded", &SamplerWrap::Recorded),
-                        InstanceMethod("stepSeconds", &SamplerWrap::StepSeconds),
-                        InstanceMethod("kernel", &SamplerWrap::Kernel), InstanceMethod("abort", &SamplerWrap::Abort),
-                        InstanceMethod("dispose", &SamplerWrap::Dispose)});
-  }
-
-  explicit SamplerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SamplerWrap>(info) {
-    Napi::Env env = info.Env();
-    if (!info[0].IsObject() || !info[0].As<Napi::Object>().CheckTypeTag(&kBodyTag))
-      fail(env, Code::kInternal, "DikinSampler(body, ...): body must be a PolytopeBody");
-    BodyWrap* bw = BodyWrap::Unwrap(info[0].As<Napi::Object>());
-    std::shared_ptr<const Body> body = bw->body(env);
-    Target target = read_target(env, info[1].As<Napi::Object>(), body->d);
-    const Napi::Object po = info[2].As<Napi::Object>();
-    DikinParams p = read_params(po);
-    d_ = body->d;
-    C_ = p.C;
-    const std::string device = po.Get("device").IsString() ? po.Get("device").As<Napi::String>().Utf8Value() : "cpu";
-    auto st = std::make_shared<SamplerState>();
-    Status s;
-    if (device == "cuda") {
+Napi::Value SamplerCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<const Body> body = get_body(info[0]);
+  if (!info[1].IsObject() || !info[2].IsObject())
+    fail(env, Code::kInternal, "dikinSampler(body, target, params): target and params must be objects");
+  Target target = read_target(env, info[1].As<Napi::Object>(), body->d);
+  const Napi::Object po = info[2].As<Napi::Object>();
+  DikinParams p = read_params(po);
+  auto st = std::make_shared<SamplerState>();
+  st->d = body->d;
+  st->C = p.C;
+  const std::string device = po.Get("device").IsString() ? po.Get("device").As<Napi::String>().Utf8Value() : "cpu";
+  return run_sync(
+      info,
+      [&]() -> Status {
+        if (device == "cuda") {
 #ifdef LEMMA_WITH_CUDA
-      s = dikin_create_cuda(body, std::move(target), p, &st->s);
+          return dikin_create_cuda(body, std::move(target), p, &st->s);
 #else
-      s = Status::Error(Code::kCudaUnavailable, "this build of lemma has no CUDA kernels (built without nvcc)");
+          return Status::Error(Code::kCudaUnavailable, "this build of lemma has no CUDA kernels (built without nvcc)");
 #endif
-    } else {
-      s = dikin_create(body, std::move(target), p, &st->s);
-    }
-    if (!s.ok()) throw_status(env, s);
-    state_ = st;
-    info.This().As<Napi::Object>().TypeTag(&kSamplerTag);
-  }
+        }
+        return dikin_create(body, std::move(target), p, &st->s);
+      },
+      [st](Napi::Env e) { return make_handle<SamplerState>(e, st); });
+}
 
- private:
-  std::shared_ptr<SamplerState> live(Napi::Env env) {
-    if (!state_) fail(env, Code::kDisposed, "the sampler was disposed");
-    if (state_->busy.load()) fail(env, Code::kInternal, "the sampler is already running a call");
-    return state_;
-  }
+// The sampler, live and idle (ERR_DISPOSED after dispose; ERR_INTERNAL while a call runs).
+std::shared_ptr<SamplerState> live(const Napi::Value& v) {
+  std::shared_ptr<SamplerState> st = get_handle<SamplerState>(v, "sampler");
+  if (st->busy.load()) fail(v.Env(), Code::kInternal, "the sampler is already running a call");
+  return st;
+}
 
-  Napi::Value SetStart(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto st = live(env);
-    const std::vector<double> x0 = f64(env, info[0], "x0", C_ * d_);
-    std::vector<double> fx0;
-    if (!info[1].IsNull() && !info[1].IsUndefined()) fx0 = f64(env, info[1], "fx0", C_);
-    const Status s = st->s->set_start(x0.data(), fx0.empty() ? nullptr : fx0.data());
-    if (!s.ok()) throw_status(env, s);
-    return env.Undefined();
-  }
-
-  Napi::Value Run(const Napi::CallbackInfo& info) {
-    auto st = live(info.Env());
-    const int64_t steps = info[0].As<Napi::Number>().Int64Value();
-    auto done = std::make_shared<int64_t>(0);
-    st->busy.store(true);
-    auto* job = new AsyncJob(info.Env(), "lemma:dikinRun", [st, steps, done]() {
+// Queues `work` with the sampler marked busy until it ends.
+Napi::Value run_busy(const Napi::CallbackInfo& info, size_t n_keep, const char* name, std::shared_ptr<SamplerState> st,
+                     std::function<Status()> work, std::function<Napi::Value(Napi::Env)> done = nullptr) {
+  st->busy.store(true);
+  try {
+    return run_async(info, n_keep, name, [st, work = std::move(work)]() {
       BusyGuard g{st};
-      return st->s->run(steps, done.get());
-    });
-    job->OnDone([done](Napi::Env env) { return Napi::Number::New(env, static_cast<double>(*done)); });
-    return job->Start();
+      return work();
+    }, std::move(done));
+  } catch (...) {
+    st->busy.store(false);
+    throw;
   }
+}
 
-  Napi::Value Propose(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto st = live(env);
-    ArrayView z = get_array(info, 0, "zOut", Dtype::kFloat64, static_cast<size_t>(C_ * d_));
-    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-        static_cast<int64_t>(info[1].As<Napi::Uint8Array>().ElementLength()) != C_)
-      fail(env, Code::kShape, "need must be a Uint8Array of C entries");
-    uint8_t* need = info[1].As<Napi::Uint8Array>().Data();
-    double* zp = static_cast<double*>(z.data);
-    st->busy.store(true);
-    auto* job = new AsyncJob(env, "lemma:dikinPropose", [st, zp, need]() {
-      BusyGuard g{st};
-      return st->s->propose(zp, need);
-    });
-    job->Keep(info[0]);
-    job->Keep(info[1]);
-    return job->Start();
-  }
+Napi::Value SetStart(const Napi::CallbackInfo& info) {
+  auto st = live(info[0]);
+  const std::vector<double> x0 = f64(info.Env(), info[1], "x0", st->C * st->d);
+  std::vector<double> fx0;
+  if (!info[2].IsNull() && !info[2].IsUndefined()) fx0 = f64(info.Env(), info[2], "fx0", st->C);
+  return run_sync(info, [&]() { return st->s->set_start(x0.data(), fx0.empty() ? nullptr : fx0.data()); });
+}
 
-  Napi::Value Finish(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto st = live(env);
-    auto fz = std::make_shared<std::vector<double>>(f64(env, info[0], "fz", C_));
-    st->busy.store(true);
-    auto* job = new AsyncJob(env, "lemma:dikinFinish", [st, fz]() {
-      BusyGuard g{st};
-      return st->s->finish(fz->data());
-    });
-    return job->Start();
-  }
+Napi::Value Run(const Napi::CallbackInfo& info) {
+  auto st = live(info[0]);
+  const int64_t steps = info[1].As<Napi::Number>().Int64Value();
+  auto done = std::make_shared<int64_t>(0);
+  return run_busy(info, 0, "lemma:dikinRun", st, [st, steps, done]() { return st->s->run(steps, done.get()); },
+                  [done](Napi::Env env) { return Napi::Number::New(env, static_cast<double>(*done)); });
+}
 
-  Napi::Value Samples(const Napi::CallbackInfo& info) {
-    auto st = live(info.Env());
-    const int64_t r = st->s->recorded();
-    Napi::Float64Array a = Napi::Float64Array::New(info.Env(), static_cast<size_t>(C_ * r * d_));
-    st->s->copy_samples(a.Data());
-    return a;
-  }
-  Napi::Value Acceptance(const Napi::CallbackInfo& info) {
-    auto st = live(info.Env());
-    Napi::Float64Array a = Napi::Float64Array::New(info.Env(), static_cast<size_t>(C_));
-    st->s->acceptance(a.Data());
-    return a;
-  }
-  Napi::Value StepsDone(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), static_cast<double>(live(info.Env())->s->steps_done()));
-  }
-  Napi::Value Recorded(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), static_cast<double>(live(info.Env())->s->recorded()));
-  }
-  Napi::Value StepSeconds(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), live(info.Env())->s->step_seconds());
-  }
-  Napi::Value Kernel(const Napi::CallbackInfo& info) {
-    return Napi::String::New(info.Env(), live(info.Env())->s->kernel_name());
-  }
-  Napi::Value Abort(const Napi::CallbackInfo& info) {
-    if (state_) state_->s->abort();
-    return info.Env().Undefined();
-  }
-  Napi::Value Dispose(const Napi::CallbackInfo& info) {
-    if (state_) state_->s->abort();
-    state_.reset();
-    return info.Env().Undefined();
-  }
+Napi::Value Propose(const Napi::CallbackInfo& info) {
+  auto st = live(info[0]);
+  const ArrayView z = get_array(info, 1, "zOut", Dtype::kFloat64, static_cast<size_t>(st->C * st->d));
+  const ArrayView need = get_array(info, 2, "need", Dtype::kUint8, static_cast<size_t>(st->C));
+  double* zp = static_cast<double*>(z.data);
+  uint8_t* np = static_cast<uint8_t*>(need.data);
+  // Keeps zOut and need (info[1], info[2]) alive: n_keep counts from info[0], the handle.
+  return run_busy(info, 3, "lemma:dikinPropose", st, [st, zp, np]() { return st->s->propose(zp, np); });
+}
 
-  std::shared_ptr<SamplerState> state_;
-  int64_t d_ = 0, C_ = 0;
-};
+Napi::Value Finish(const Napi::CallbackInfo& info) {
+  auto st = live(info[0]);
+  auto fz = std::make_shared<std::vector<double>>(f64(info.Env(), info[1], "fz", st->C));
+  return run_busy(info, 0, "lemma:dikinFinish", st, [st, fz]() { return st->s->finish(fz->data()); });
+}
+
+Napi::Value Samples(const Napi::CallbackInfo& info) {
+  auto st = live(info[0]);
+  const int64_t r = st->s->recorded();
+  Napi::Float64Array a = Napi::Float64Array::New(info.Env(), static_cast<size_t>(st->C * r * st->d));
+  st->s->copy_samples(a.Data());
+  return a;
+}
+Napi::Value Acceptance(const Napi::CallbackInfo& info) {
+  auto st = live(info[0]);
+  Napi::Float64Array a = Napi::Float64Array::New(info.Env(), static_cast<size_t>(st->C));
+  st->s->acceptance(a.Data());
+  return a;
+}
+Napi::Value StepsDone(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(live(info[0])->s->steps_done()));
+}
+Napi::Value Recorded(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(live(info[0])->s->recorded()));
+}
+Napi::Value StepSeconds(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), live(info[0])->s->step_seconds());
+}
+Napi::Value Kernel(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), live(info[0])->s->kernel_name());
+}
+// Asks a running call to stop at its next check; a no-op once disposed.
+Napi::Value Abort(const Napi::CallbackInfo& info) {
+  std::shared_ptr<SamplerState>& st = handle_slot<SamplerState>(info[0], "sampler");
+  if (st) st->s->abort();
+  return info.Env().Undefined();
+}
+// Aborts a running call and drops the handle's reference (the call keeps its own). Idempotent.
+Napi::Value SamplerDispose(const Napi::CallbackInfo& info) {
+  std::shared_ptr<SamplerState> st = dispose_handle<SamplerState>(info[0], "sampler");
+  if (st) st->s->abort();
+  return info.Env().Undefined();
+}
 
 // ------------------------------------------------------------------ free functions
 Napi::Value Diagnostics(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   const int64_t C = info[1].As<Napi::Number>().Int64Value(), N = info[2].As<Napi::Number>().Int64Value(),
                 d = info[3].As<Napi::Number>().Int64Value();
+  if (C < 0 || N < 0 || d < 0) fail(info.Env(), Code::kShape, "polytopeDiagnostics: negative size");
   ArrayView s = get_array(info, 0, "samples", Dtype::kFloat64, static_cast<size_t>(C * N * d));
   auto ess = std::make_shared<std::vector<double>>(d), rhat = std::make_shared<std::vector<double>>(d);
   const double* sp = static_cast<const double*>(s.data);
-  auto* job = new AsyncJob(env, "lemma:polytopeDiagnostics",
-                           [=]() { return mcmc_diagnostics(sp, C, N, d, ess->data(), rhat->data()); });
-  job->Keep(info[0]);
-  job->OnDone([ess, rhat](Napi::Env e) {
-    Napi::Object o = Napi::Object::New(e);
-    o.Set("ess", to_js(e, ess->data(), ess->size()));
-    o.Set("rhat", to_js(e, rhat->data(), rhat->size()));
-    return o;
-  });
-  return job->Start();
+  return run_async(info, 1, "lemma:polytopeDiagnostics",
+                   [=]() { return mcmc_diagnostics(sp, C, N, d, ess->data(), rhat->data()); },
+                   [ess, rhat](Napi::Env e) {
+                     Napi::Object o = Napi::Object::New(e);
+                     o.Set("ess", to_js(e, ess->data(), ess->size()));
+                     o.Set("rhat", to_js(e, rhat->data(), rhat->size()));
+                     return o;
+                   });
 }
 
 Napi::Value John(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t M = info[1].As<Napi::Number>().Int64Value(), d = info[2].As<Napi::Number>().Int64Value();
+  if (M < 0 || d < 0) fail(env, Code::kShape, "johnEllipsoid: negative size");
   auto A = std::make_shared<std::vector<double>>(f64(env, info[0], "A", M * d));
+  if (!info[3].IsObject()) fail(env, Code::kInternal, "johnEllipsoid: options must be an object");
   const Napi::Object o = info[3].As<Napi::Object>();
   JohnParams p;
   p.epsilon = get_number(o, "epsilon");
@@ -405,28 +378,43 @@ Napi::Value John(const Napi::CallbackInfo& info) {
   p.seed = static_cast<uint64_t>(get_number(o, "seed"));
   p.max_iterations = get_int(o, "maxIterations");
   auto r = std::make_shared<JohnResult>();
-  auto* job = new AsyncJob(env, "lemma:johnEllipsoid", [=]() { return john_ellipsoid(A->data(), M, d, p, r.get()); });
-  job->OnDone([r](Napi::Env e) {
-    Napi::Object out = Napi::Object::New(e);
-    out.Set("weights", to_js(e, r->weights.data(), r->weights.size()));
-    out.Set("Q", to_js(e, r->Q.data(), r->Q.size()));
-    out.Set("iterations", static_cast<double>(r->iterations));
-    out.Set("sumWeights", r->sum_weights);
-    out.Set("maxTau", r->max_tau);
-    out.Set("complementary", r->complementary);
-    out.Set("logDet", r->log_det);
-    return out;
-  });
-  return job->Start();
+  return run_async(info, 0, "lemma:johnEllipsoid", [=]() { return john_ellipsoid(A->data(), M, d, p, r.get()); },
+                   [r](Napi::Env e) {
+                     Napi::Object out = Napi::Object::New(e);
+                     out.Set("weights", to_js(e, r->weights.data(), r->weights.size()));
+                     out.Set("Q", to_js(e, r->Q.data(), r->Q.size()));
+                     out.Set("iterations", static_cast<double>(r->iterations));
+                     out.Set("sumWeights", r->sum_weights);
+                     out.Set("maxTau", r->max_tau);
+                     out.Set("complementary", r->complementary);
+                     out.Set("logDet", r->log_det);
+                     return out;
+                   });
 }
 
 }  // namespace
 
 void register_polytope(Napi::Env env, Napi::Object exports) {
-  exports.Set("PolytopeBody", BodyWrap::Init(env));
-  exports.Set("DikinSampler", SamplerWrap::Init(env));
-  exports.Set("polytopeDiagnostics", Napi::Function::New(env, Diagnostics, "polytopeDiagnostics"));
-  exports.Set("johnEllipsoid", Napi::Function::New(env, John, "johnEllipsoid"));
+  export_function(env, exports, "polytopeBody", BodyCreate);
+  export_function(env, exports, "polytopeBodyContains", BodyContains);
+  export_function(env, exports, "polytopeAnalyticCenter", AnalyticCenter);
+  export_function(env, exports, "polytopeLewisWeights", LewisWeights);
+  export_function(env, exports, "polytopeBodyDispose", BodyDispose);
+  export_function(env, exports, "dikinSampler", SamplerCreate);
+  export_function(env, exports, "dikinSetStart", SetStart);
+  export_function(env, exports, "dikinRun", Run);
+  export_function(env, exports, "dikinPropose", Propose);
+  export_function(env, exports, "dikinFinish", Finish);
+  export_function(env, exports, "dikinSamples", Samples);
+  export_function(env, exports, "dikinAcceptance", Acceptance);
+  export_function(env, exports, "dikinStepsDone", StepsDone);
+  export_function(env, exports, "dikinRecorded", Recorded);
+  export_function(env, exports, "dikinStepSeconds", StepSeconds);
+  export_function(env, exports, "dikinKernel", Kernel);
+  export_function(env, exports, "dikinAbort", Abort);
+  export_function(env, exports, "dikinDispose", SamplerDispose);
+  export_function(env, exports, "polytopeDiagnostics", Diagnostics);
+  export_function(env, exports, "johnEllipsoid", John);
 }
 
 }  // namespace lemma::napi

@@ -1,17 +1,18 @@
 // N-API bindings of the sparse attention family (lib/sparse/ is the only caller).
-// The index is a type-tagged External holding a shared_ptr<SparseIndex>: dispose() drops the
-// handle's reference (later calls: ERR_DISPOSED); jobs in flight keep their own reference, so
-// memory lives until the last one ends; the External's finalizer is only a safety net.
+// The index is a convert.h handle of SparseIndex (type-tagged External over a shared_ptr):
+// dispose() drops the handle's reference (later calls: ERR_DISPOSED); jobs in flight keep their
+// own reference, so memory lives until the last one ends; the finalizer is only a safety net.
 //   sparseIndexBuild(k, v, params) -> Promise<handle>          (Sync twin returns the handle)
 //   sparseIndexAppend(handle, kNew, vNew, nNew) -> Promise<void> (Sync twin)
 //   sparseIndexAttend(handle, q, thresholds, out, errorBound | null, params) -> Promise<stats>
 //   sparseIndexReport(handle, q, thresholds, params) -> Promise<{ rowPtr, keys, scores }>
 //   sparseIndexBackward(handle, q, thresholds, dOut, dq, dk, dv, params) -> Promise<stats>
-//   sparseIndexInfo(handle) -> { N, numBlocks, levels, bytes } | null when disposed
+//   sparseIndexInfo(handle) -> { N, numBlocks, levels, bytes }          (ERR_DISPOSED when disposed)
 //   sparseIndexDispose(handle) -> void (idempotent)
 //   sparseAttentionRef(q, k, v, thresholds, out, counts, params) -> Promise<void>   (fp64)
 //   sparseReluBackwardRef(q, k, v, thresholds, dOut, dq, dk, dv, params) -> Promise<void>
-// (every async function also has a *Sync twin). Attend/report/backward hold the index's lock
+// (every async function also has a *Sync twin; the sync twins run the CUDA path too, on the
+// calling thread, when params.cuda is set). Attend/report/backward hold the index's lock
 // shared on the worker thread, append exclusive; outputs are allocated by the caller and fully
 // overwritten.
 #include <napi.h>
@@ -28,39 +29,19 @@
 
 namespace lemma::napi {
 
-namespace {
-
-// Random 128-bit tag identifying a sparse index handle (napi_type_tag_object).
-constexpr napi_type_tag kIndexTag = {0x6c656d6d61737061ull, 0x72736569646b7831ull};
-
-struct Holder {
-  std::shared_ptr<SparseIndex> idx;
+template <>
+struct HandleKind<SparseIndex> {
+  static constexpr napi_type_tag tag = {0x6c656d6d61737061ull, 0x72736569646b7832ull};
+  static constexpr const char* name = "sparse key index";
 };
 
-std::shared_ptr<SparseIndex> get_index(const Napi::Value& v) {
-  Napi::Env env = v.Env();
-  bool tagged = false;
-  if (v.IsExternal() || v.IsObject())
-    napi_check_object_type_tag(env, v, &kIndexTag, &tagged);
-  if (!tagged)
-    throw_status(env, Status::Error(Code::kShape, "not a sparse key index handle"));
-  Holder* h = v.As<Napi::External<Holder>>().Data();
-  if (!h || !h->idx)
-    throw_status(env, Status::Error(Code::kDisposed, "the key index was disposed"));
-  return h->idx;
-}
+namespace {
 
-Napi::Value make_handle(Napi::Env env, std::shared_ptr<SparseIndex> idx) {
-  auto* h = new Holder{std::move(idx)};
-  Napi::External<Holder> ext =
-      Napi::External<Holder>::New(env, h, [](Napi::Env, Holder* p) { delete p; });
-  napi_type_tag_object(env, ext, &kIndexTag);
-  return ext;
-}
+std::shared_ptr<SparseIndex> get_index(const Napi::Value& v) { return get_handle<SparseIndex>(v, "index"); }
 
 Napi::Object as_object(const Napi::Value& v, const char* what) {
   if (!v.IsObject())
-    throw_status(v.Env(), Status::Error(Code::kInternal, std::string(what) + " must be an object"));
+    throw_error(v.Env(), Code::kInternal, std::string(what) + " must be an object");
   return v.As<Napi::Object>();
 }
 
@@ -128,32 +109,6 @@ Napi::Object stats_object(Napi::Env env, const SparseStats& s) {
   return o;
 }
 
-Status run_guarded(const std::function<Status()>& work) {
-  try {
-    return work();
-  } catch (const std::bad_alloc&) {
-    return Status::Error(Code::kOom, "out of host memory");
-  } catch (const std::exception& e) {
-    return Status::Error(Code::kInternal, e.what());
-  }
-}
-
-// Runs `work` now (sync) or on a worker (async); `done` builds the result on the main thread.
-Napi::Value dispatch(const Napi::CallbackInfo& info, bool sync, const char* name,
-                     std::function<Status()> work, std::function<Napi::Value(Napi::Env)> done,
-                     size_t n_keep) {
-  if (sync) {
-    const Status st = run_guarded(work);
-    if (!st.ok()) throw_status(info.Env(), st);
-    return done ? done(info.Env()) : info.Env().Undefined();
-  }
-  auto* job = new AsyncJob(info.Env(), name, std::move(work));
-  for (size_t i = 0; i < n_keep; ++i)
-    if (info[i].IsObject()) job->Keep(info[i]);
-  if (done) job->OnDone(std::move(done));
-  return job->Start();
-}
-
 size_t sz(int64_t n) { return static_cast<size_t>(n); }
 
 // ---------------------------------------------------------------------------- build -------
@@ -170,14 +125,16 @@ Napi::Value Build(const Napi::CallbackInfo& info, bool sync) {
     *result = std::move(idx);
     return Status::Ok();
   };
-  return dispatch(info, sync, "lemma:sparseIndexBuild", work,
-                  [result](Napi::Env env) { return make_handle(env, *result); }, 2);
+  return dispatch(info, sync, "lemma:sparseIndexBuild", 2, work, [result](Napi::Env env) {
+    const int64_t bytes = static_cast<int64_t>((*result)->bytes());
+    return make_handle<SparseIndex>(env, std::move(*result), bytes);
+  });
 }
 
 Napi::Value Append(const Napi::CallbackInfo& info, bool sync) {
   std::shared_ptr<SparseIndex> idx = get_index(info[0]);
   const int64_t n_new = info[3].As<Napi::Number>().Int64Value();
-  if (n_new < 1) throw_status(info.Env(), Status::Error(Code::kShape, "append needs at least one key"));
+  if (n_new < 1) throw_error(info.Env(), Code::kShape, "append needs at least one key");
   const size_t n = sz(idx->p.B * idx->p.Hkv * n_new * idx->p.D);
   ArrayView k = get_array(info, 1, "kNew", Dtype::kFloat32, n);
   ArrayView v = get_array(info, 2, "vNew", Dtype::kFloat32, n);
@@ -186,7 +143,7 @@ Napi::Value Append(const Napi::CallbackInfo& info, bool sync) {
     return sparse_index_append(idx.get(), n_new, static_cast<const float*>(k.data),
                                static_cast<const float*>(v.data));
   };
-  return dispatch(info, sync, "lemma:sparseIndexAppend", work, nullptr, 3);
+  return dispatch(info, sync, "lemma:sparseIndexAppend", 3, work, nullptr);
 }
 
 // ---------------------------------------------------------------------------- attend ------
@@ -217,8 +174,7 @@ Napi::Value Attend(const Napi::CallbackInfo& info, bool sync) {
                              static_cast<double*>(thr.data), static_cast<float*>(out.data),
                              static_cast<float*>(eb.data), stats.get());
   };
-  return dispatch(info, sync, "lemma:sparseIndexAttend", work,
-                  [stats](Napi::Env env) { return stats_object(env, *stats); }, 5);
+  return dispatch(info, sync, "lemma:sparseIndexAttend", 5, work, [stats](Napi::Env env) { return stats_object(env, *stats); });
 }
 
 Napi::Value Report(const Napi::CallbackInfo& info, bool sync) {
@@ -256,7 +212,7 @@ Napi::Value Report(const Napi::CallbackInfo& info, bool sync) {
     o.Set("scores", sc);
     return o;
   };
-  return dispatch(info, sync, "lemma:sparseIndexReport", work, done, 3);
+  return dispatch(info, sync, "lemma:sparseIndexReport", 3, work, done);
 }
 
 Napi::Value Backward(const Napi::CallbackInfo& info, bool sync) {
@@ -293,33 +249,25 @@ Napi::Value Backward(const Napi::CallbackInfo& info, bool sync) {
                                     static_cast<float*>(dk.data), static_cast<float*>(dv.data),
                                     stats.get());
   };
-  return dispatch(info, sync, "lemma:sparseIndexBackward", work,
-                  [stats](Napi::Env env) { return stats_object(env, *stats); }, 7);
+  return dispatch(info, sync, "lemma:sparseIndexBackward", 7, work, [stats](Napi::Env env) { return stats_object(env, *stats); });
 }
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  bool tagged = false;
-  if (info[0].IsExternal()) napi_check_object_type_tag(env, info[0], &kIndexTag, &tagged);
-  if (!tagged) throw_status(env, Status::Error(Code::kShape, "not a sparse key index handle"));
-  Holder* h = info[0].As<Napi::External<Holder>>().Data();
-  if (!h->idx) return env.Null();
-  std::shared_lock<std::shared_mutex> lock(h->idx->mu);
+  std::shared_ptr<SparseIndex> idx = get_index(info[0]);
+  std::shared_lock<std::shared_mutex> lock(idx->mu);
   Napi::Object o = Napi::Object::New(env);
-  o.Set("N", static_cast<double>(h->idx->N()));
-  o.Set("numBlocks", static_cast<double>(h->idx->heads[0].nb));
-  o.Set("levels", h->idx->levels);
-  o.Set("bytes", static_cast<double>(h->idx->bytes()));
+  o.Set("N", static_cast<double>(idx->N()));
+  o.Set("numBlocks", static_cast<double>(idx->heads[0].nb));
+  o.Set("levels", idx->levels);
+  o.Set("bytes", static_cast<double>(idx->bytes()));
   return o;
 }
 
+// Drops the handle's reference (idempotent); jobs in flight keep theirs.
 Napi::Value Dispose(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  bool tagged = false;
-  if (info[0].IsExternal()) napi_check_object_type_tag(env, info[0], &kIndexTag, &tagged);
-  if (!tagged) throw_status(env, Status::Error(Code::kShape, "not a sparse key index handle"));
-  info[0].As<Napi::External<Holder>>().Data()->idx.reset();
-  return env.Undefined();
+  dispose_handle<SparseIndex>(info[0], "index");
+  return info.Env().Undefined();
 }
 
 // ------------------------------------------------------------------------- fp64 oracle ----
@@ -336,7 +284,7 @@ Napi::Value Ref(const Napi::CallbackInfo& info, bool sync) {
                                 static_cast<const double*>(k.data), static_cast<const double*>(v.data),
                                 static_cast<double*>(out.data), static_cast<double*>(cnt.data));
   };
-  return dispatch(info, sync, "lemma:sparseAttentionRef", work, nullptr, 6);
+  return dispatch(info, sync, "lemma:sparseAttentionRef", 6, work, nullptr);
 }
 
 Napi::Value RefBackward(const Napi::CallbackInfo& info, bool sync) {
@@ -356,7 +304,7 @@ Napi::Value RefBackward(const Napi::CallbackInfo& info, bool sync) {
                                     static_cast<const double*>(dout.data), static_cast<double*>(dq.data),
                                     static_cast<double*>(dk.data), static_cast<double*>(dv.data));
   };
-  return dispatch(info, sync, "lemma:sparseReluBackwardRef", work, nullptr, 8);
+  return dispatch(info, sync, "lemma:sparseReluBackwardRef", 8, work, nullptr);
 }
 
 template <Napi::Value (*F)(const Napi::CallbackInfo&, bool), bool kSync>
@@ -367,8 +315,8 @@ Napi::Value call(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_sparse_attention(Napi::Env env, Napi::Object exports) {
-  auto def = [&](const char* name, Napi::Function::Callback cb) {
-    exports.Set(name, Napi::Function::New(env, cb, name));
+  auto def = [&](const char* name, Napi::Value (*cb)(const Napi::CallbackInfo&)) {
+    export_function(env, exports, name, cb);
   };
   def("sparseIndexBuild", call<Build, false>);
   def("sparseIndexBuildSync", call<Build, true>);

@@ -24,21 +24,13 @@ namespace {
 
 // An Int32Array of `length` elements (any length when length < 0); nullptr when empty.
 int32_t* int32s(const Napi::Value& v, const std::string& name, int64_t length, size_t* got = nullptr) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-    throw_status(v.Env(), Status::Error(Code::kDtype, name + " must be an Int32Array"));
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  if (length >= 0 && static_cast<int64_t>(ta.ElementLength()) != length)
-    throw_status(v.Env(), Status::Error(Code::kShape, name + " has " + std::to_string(ta.ElementLength()) +
-                                                          " elements, expected " + std::to_string(length)));
-  if (got) *got = ta.ElementLength();
-  if (ta.ElementLength() == 0) return nullptr;
-  auto* p = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-  if (p == nullptr) throw_status(v.Env(), Status::Error(Code::kShape, name + " is detached"));
-  return p;
+  const ArrayView a = read_array(v, name, Dtype::kInt32, length < 0 ? kAnyLength : static_cast<size_t>(length));
+  if (got) *got = a.length;
+  return static_cast<int32_t*>(a.data);
 }
 
 SubleqGeometry read_geometry(const Napi::Value& v) {
-  if (!v.IsObject()) throw_status(v.Env(), Status::Error(Code::kInternal, "subleq params must be an object"));
+  if (!v.IsObject()) throw_error(v.Env(), Code::kInternal, "subleq params must be an object");
   Napi::Object o = v.As<Napi::Object>();
   SubleqGeometry g;
   g.M = get_int(o, "M");
@@ -85,7 +77,7 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
   size_t n3 = 0, m = 0;
   const int32_t* program = int32s(info[0], "program", -1, &n3);
   const int32_t* memory = int32s(info[1], "memory", -1, &m);
-  if (n3 % 3 != 0) throw_status(env, Status::Error(Code::kShape, "program must hold (a, b, c) triples"));
+  if (n3 % 3 != 0) throw_error(env, Code::kShape, "program must hold (a, b, c) triples");
   Napi::Int32Array x0 = Napi::Int32Array::New(env, static_cast<size_t>(subleq_state_size(g)));
   const Status st = subleq_encode(g, program, static_cast<int64_t>(n3 / 3), memory, static_cast<int64_t>(m), x0.Data());
   if (!st.ok()) throw_status(env, st);
@@ -94,7 +86,7 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
 
 Napi::Value Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[5].IsObject()) throw_status(env, Status::Error(Code::kInternal, "subleq run params must be an object"));
+  if (!info[5].IsObject()) throw_error(env, Code::kInternal, "subleq run params must be an object");
   Napi::Object o = info[5].As<Napi::Object>();
   SubleqRunParams p;
   p.g = read_geometry(o);
@@ -104,7 +96,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   p.total_steps = get_int(o, "totalSteps");
   p.trace_every = get_bool(o, "traceEvery", false);
   const int64_t D0 = subleq_state_size(p.g), M = p.g.M;
-  if (!info[0].IsArray()) throw_status(env, Status::Error(Code::kInternal, "layers must be an array"));
+  if (!info[0].IsArray()) throw_error(env, Code::kInternal, "layers must be an array");
   Napi::Array la = info[0].As<Napi::Array>();
   // The weights are copied (O(nnz), small next to the steps' O(nnz B steps)): the caller's typed
   // arrays stay writable from JS while the job runs, and checked indices must not change under it.
@@ -112,19 +104,19 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   auto views = std::make_shared<std::vector<SubleqLayerView>>(la.Length());
   for (uint32_t l = 0; l < la.Length(); ++l) {
     Napi::Value lv = la.Get(l);
-    if (!lv.IsObject()) throw_status(env, Status::Error(Code::kInternal, "each layer must be an object"));
+    if (!lv.IsObject()) throw_error(env, Code::kInternal, "each layer must be an object");
     Napi::Object lo = lv.As<Napi::Object>();
     SubleqLayer& L = (*owned)[l];
     const std::string at = "layers[" + std::to_string(l) + "].";
     L.rows = get_int(lo, "rows");
     L.inputs = get_int(lo, "inputs");
-    if (L.rows > (int64_t{1} << 30)) throw_status(env, Status::Error(Code::kShape, at + "rows is too large"));
+    if (L.rows > (int64_t{1} << 30)) throw_error(env, Code::kShape, at + "rows is too large");
     size_t nnz = 0, nv = 0;
     const int32_t* rp = int32s(lo.Get("rowPtr"), at + "rowPtr", L.rows + 1);
     const int32_t* cols = int32s(lo.Get("cols"), at + "cols", -1, &nnz);
     const int32_t* vals = int32s(lo.Get("vals"), at + "vals", -1, &nv);
     const int32_t* bias = int32s(lo.Get("bias"), at + "bias", L.rows);
-    if (nv != nnz) throw_status(env, Status::Error(Code::kShape, at + "vals and cols differ in length"));
+    if (nv != nnz) throw_error(env, Code::kShape, at + "vals and cols differ in length");
     L.row_ptr.assign(rp, rp + L.rows + 1);
     L.cols.assign(cols, cols + nnz);
     L.vals.assign(vals, vals + nnz);
@@ -155,9 +147,9 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_subleq(Napi::Env env, Napi::Object exports) {
-  exports.Set("subleqBuild", Napi::Function::New(env, Build, "subleqBuild"));
-  exports.Set("subleqEncode", Napi::Function::New(env, Encode, "subleqEncode"));
-  exports.Set("subleqRun", Napi::Function::New(env, Run, "subleqRun"));
+  export_function(env, exports, "subleqBuild", Build);
+  export_function(env, exports, "subleqEncode", Encode);
+  export_function(env, exports, "subleqRun", Run);
 }
 
 }  // namespace lemma::napi

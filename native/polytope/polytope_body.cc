@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cancel.h"
 #include "core/linalg.h"
 #include "core/rng.h"
 #include "polytope/polytope.h"
@@ -445,6 +446,7 @@ Status john_ellipsoid(const double* A, int64_t M, int64_t d, const JohnParams& p
   std::vector<double> w(M, double(d) / double(M)), acc(M, 0.0), L(d * d), v(d), R;
   const int64_t s = p.sketch_size;
   if (p.sketch) R.resize(s * d);
+  SerialProgress progress(T);
   for (int64_t k = 0; k < T; ++k) {
     for (int64_t i = 0; i < M; ++i) acc[i] += w[i];
     if (!weighted_gram_factor(A, M, d, w.data(), L.data()))
@@ -475,6 +477,7 @@ Status john_ellipsoid(const double* A, int64_t M, int64_t d, const JohnParams& p
         w[i] *= t;
       }
     }
+    if (!progress.next()) return SerialProgress::aborted();
   }
   JohnResult r;
   r.iterations = T;

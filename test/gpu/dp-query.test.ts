@@ -31,16 +31,16 @@ if (!lemma.cudaAvailable()) {
       const kde = await lemma.dp.l1Kde({ data: X, shape: [n, d] }, { epsilon: 1, range: 1, levels, seed: d, insecureDeterministic: true });
       const q = 20000;
       const Y = Float64Array.from({ length: q * d }, () => r() * 1.4 - 0.2);
-      const cpu = await kde.query({ data: Y, shape: [q, d] }, { device: 'cpu' });
-      const gpu = await kde.query({ data: Y, shape: [q, d] }, { device: 'cuda' });
+      const cpu = (await kde.query({ data: Y, shape: [q, d] }, { device: 'cpu' })).estimates;
+      const gpu = (await kde.query({ data: Y, shape: [q, d] }, { device: 'cuda' })).estimates;
       let worst = 0;
       const scale = Math.max(1, ...Array.from(cpu, Math.abs));
       for (let i = 0; i < q; i++) worst = Math.max(worst, Math.abs(gpu[i] - cpu[i]) / scale);
       t.log(`max |gpu − cpu| / max|cpu| = ${worst.toExponential(2)}`);
       t.true(worst <= 1e-12);
-      t.deepEqual(await kde.query({ data: new Float64Array(0), shape: [0, d] }, { device: 'cuda' }), new Float64Array(0));
+      t.deepEqual((await kde.query({ data: new Float64Array(0), shape: [0, d] }, { device: 'cuda' })).estimates, new Float64Array(0));
       const one = Array.from(Y.subarray(0, d));
-      const g1 = await kde.query([one], { device: 'cuda' });
+      const g1 = (await kde.query([one], { device: 'cuda' })).estimates;
       t.true(Math.abs(g1[0] - kde.queryOne(one)) <= 1e-12 * scale);
     });
   }
@@ -52,12 +52,12 @@ if (!lemma.cudaAvailable()) {
     const X = Float64Array.from({ length: n * d }, () => r());
     const kde = await lemma.dp.l1Kde({ data: X, shape: [n, d] }, { epsilon: 1, range: 1, levels: 14 });
     const Y = { data: Float64Array.from({ length: qt * d }, () => r()), shape: [qt, d] };
-    await kde.query(Y, { device: 'cuda' }); // warm-up (context creation)
+    (await kde.query(Y, { device: 'cuda' })).estimates; // warm-up (context creation)
     let t0 = performance.now();
-    const g = await kde.query(Y, { device: 'cuda' });
+    const g = (await kde.query(Y, { device: 'cuda' })).estimates;
     const gpuMs = performance.now() - t0;
     t0 = performance.now();
-    const c = await kde.query(Y, { device: 'cpu' });
+    const c = (await kde.query(Y, { device: 'cpu' })).estimates;
     const cpuMs = performance.now() - t0;
     const where = lemma.capabilities().cuda.emulated ? ' (emulated device: not a GPU timing)' : '';
     t.log(`q = 10⁵${where}: CUDA ${gpuMs.toFixed(1)} ms (${(qt / gpuMs * 1e3).toExponential(2)} queries/s incl. upload), CPU ${cpuMs.toFixed(1)} ms`);

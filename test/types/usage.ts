@@ -13,7 +13,7 @@ export async function usage(): Promise<void> {
   }
   {
     using kde = await lemma.dp.l1Kde([[0.1, 0.2]], { epsilon: 1, range: 1, levels: 4 });
-    const est: Float64Array = await kde.query([[0.5, 0.5]]);
+    const est: Float64Array = (await kde.query([[0.5, 0.5]])).estimates;
     void est;
   }
   if (lemma.cudaAvailable()) {

@@ -249,6 +249,11 @@ function checkConditions(value: unknown): Condition[] {
   return out;
 }
 
+/** keepHistories holds every round's moves; refused above this many rounds (about 0.5 GiB). */
+const MAX_KEPT_ROUNDS = 2 ** 22;
+/** A generous estimate of one kept round (two moves, two payoffs, the agents' notes). */
+const ROUND_BYTES = 128;
+
 function plan(options: unknown): Plan {
   const o = checkOptions(options, 'options');
   checkKnownKeys(o);
@@ -265,6 +270,10 @@ function plan(options: unknown): Plan {
   const onAgentError = checkOneOf(o.onAgentError ?? 'record', 'options.onAgentError', ['record', 'throw'] as const);
   const concurrency = o.concurrency === undefined ? 1 : checkInteger(o.concurrency, 'options.concurrency', 1, 1024);
   const keepHistories = o.keepHistories === undefined ? false : checkBoolean(o.keepHistories, 'options.keepHistories');
+  const kept = conditions.length * perCondition * rounds;
+  if (keepHistories && kept > MAX_KEPT_ROUNDS) {
+    throw new LemmaError('ERR_RANGE', `keepHistories would hold conditions·perCondition·rounds = ${kept} rounds (about ${Math.round(kept * ROUND_BYTES / 2 ** 20)} MiB), more than the limit of ${MAX_KEPT_ROUNDS}: lower perCondition or rounds, or pass keepHistories: false`);
+  }
   const seed = o.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : checkInteger(o.seed, 'options.seed', 0, Number.MAX_SAFE_INTEGER);
   const signal = checkSignal(o.signal, 'options.signal');
   const onProgress = checkCallback<(p: SimulateProgress) => void>(o.onProgress, 'options.onProgress');

@@ -5,7 +5,8 @@
  * stops early once every machine sits at its fixed point (later states are identical).
  */
 import { native } from '../../binding.js';
-import { fromNative } from '../../errors.js';
+import { runLong } from '../../long-work.js';
+import { LemmaError, fromNative } from '../../errors.js';
 import { checkInteger, checkOneOf, checkOptions, expected } from '../../validation/index.js';
 import { checkCallback, checkKnownKeys, checkSignal, throwIfAborted } from '../../validation/options.js';
 import { isCompiled } from './compile.js';
@@ -63,7 +64,7 @@ function describeGeometry(g: SubleqGeometry): string {
  * @param options `{ steps, trace: 'every' | 'end', signal, onProgress }`.
  * @returns `{ memory, pc, halted, haltStep, steps, trace, batch, dataWords, geometry, device: 'cpu' }`.
  * @throws TypeError for a value not made by compile(), unknown options; RangeError for mixed
- *   geometries or a trace too large; AbortError when `signal` aborts.
+ *   geometries; LemmaError ERR_RANGE for a trace too large; AbortError when `signal` aborts.
  * @example
  * const c = subleq.compile(subleq.assemble(subleq.programs.fibonacci));
  * const r = await subleq.run(c, { steps: 300 });
@@ -95,7 +96,7 @@ export async function run(compiled: CompiledSubleq | readonly CompiledSubleq[], 
   const D0 = g.stateSize;
   const rows = trace === 'every' ? steps + 1 : 1;
   if (B * rows * M > MAX_TRACE_WORDS) {
-    throw new RangeError(`trace 'every' would hold B·(steps+1)·M = ${B * rows * M} words but the limit is 2^28: use trace 'end' or fewer steps`);
+    throw new LemmaError('ERR_RANGE', `trace 'every' would hold B·(steps+1)·M = ${B * rows * M} words but the limit is 2^28: use trace 'end' or fewer steps`);
   }
   throwIfAborted(signal, 'subleq.run');
   const X = new Int32Array(B * D0);
@@ -115,7 +116,7 @@ export async function run(compiled: CompiledSubleq | readonly CompiledSubleq[], 
   do {
     const k = Math.min(chunk, steps - done);
     try {
-      await native.subleqRun(layers, X, haltStep, memory, pc, { ...p, stepBegin: done, steps: k });
+      await runLong('subleq.run', { signal, onProgress: undefined }, () => native.subleqRun(layers, X, haltStep, memory, pc, { ...p, stepBegin: done, steps: k }));
     } catch (e) {
       throw fromNative(e, callSite);
     }
