@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'ERR_BUDGET'
   | 'ERR_INFEASIBLE'
   | 'ERR_AGENT'
+  | 'ERR_FORMAT'
   | 'ERR_INTERNAL';
 
 /**
@@ -33,7 +34,7 @@ export class LemmaError extends Error {
 
 const KNOWN_CODES = new Set<string>([
   'ERR_SHAPE', 'ERR_DTYPE', 'ERR_RANGE', 'ERR_CUDA_UNAVAILABLE', 'ERR_CUDA', 'ERR_CUDA_OOM',
-  'ERR_DISPOSED', 'ERR_OOM', 'ERR_BUDGET', 'ERR_INFEASIBLE', 'ERR_AGENT', 'ERR_INTERNAL',
+  'ERR_DISPOSED', 'ERR_OOM', 'ERR_BUDGET', 'ERR_INFEASIBLE', 'ERR_AGENT', 'ERR_FORMAT', 'ERR_INTERNAL',
 ]);
 
 /** Errors thrown by user callbacks (onProgress, agents, targets): fromNative leaves them as they are. */

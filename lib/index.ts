@@ -13,6 +13,7 @@ export * as dp from './dp/index.js';
 export * as prune from './prune/index.js';
 export * as looped from './looped/index.js';
 export * as games from './games/index.js';
+export * as io from './io/index.js';
 export { capabilities, setNumThreads, setSimdLevel, cudaAvailable } from './device.js';
 export type { Capabilities, Device } from './device.js';
 export { LemmaError } from './errors.js';
