@@ -10,8 +10,12 @@
  * on X. Deterministic: the same files on every run.
  *   node --import tsx examples/prune-layer/generate.ts
  */
+import fs from 'node:fs';
 import path from 'node:path';
-import { writeNpy } from './npy.js';
+import * as lemma from '../../lib/index.js';
+
+// np.save's bytes (lemma.io.toNpy), written synchronously.
+const writeNpy = (file: string, t: lemma.Tensor<Float32Array>) => fs.writeFileSync(file, lemma.io.toNpy(t));
 
 const n = 256, d = 64, dh = 16, latent = 12;
 

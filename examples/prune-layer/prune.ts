@@ -7,9 +7,9 @@
  */
 import path from 'node:path';
 import * as lemma from '../../lib/index.js';
-import { readNpy } from './npy.js';
 
-const load = (name: string) => readNpy(path.join(__dirname, `${name}.npy`));
+// float32 or float64 .npy files (lemma.io); the prune API takes Float32Array or Float64Array data.
+const load = (name: string) => lemma.io.readNpySync(path.join(__dirname, `${name}.npy`)) as lemma.Tensor<Float32Array | Float64Array>;
 
 async function main(): Promise<void> {
   const X = load('X');
