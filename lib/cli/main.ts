@@ -1,139 +1,113 @@
 /**
- * The `lemma` command line.
- *   lemma info                                  capabilities as JSON
+ * The `lemma` command line, on commander. One file per command under commands/; shared option
+ * parsers and the Ctrl-C helper in shared.ts; the progress bar in progress.ts.
+ *   lemma info [--json]
  *   lemma bench attention [--quick] [--threads N] [--baseline]
- *                                               attention GFLOP/s, one JSON line per configuration
+ *   lemma attention --q q.npy --k k.npy --v v.npy [--out out.npy] [--lse lse.npy] [--causal] ...
+ *   lemma subleq run <program.asm> [--steps N] [--trace every|end] [--json]
+ *   lemma sample (--polytope p.json | --A A.npy --b b.npy) [--chains C] [--steps N] [--out f.npy|f.csv]
  *   lemma game machine-penalty [--per-condition N] [--seed S] [--json] [--out DIR]
- *                                               the machine-penalty design with simulated participants:
- *                                               a table (or the result as JSON); with --out, DIR/machine-penalty.json
- *                                               and DIR/machine-penalty.svg (cooperation by condition)
- * The native addon is loaded only by the commands that need it (info, bench), so `lemma game`
- * runs on pure TypeScript.
+ * Exit codes: 0 ok, 1 runtime failure, 2 usage, 130 interrupted (see EXIT_CODES_HELP).
+ * The native addon is loaded only by the commands that need it (each imports the library inside
+ * its action), so `lemma game` and every --help run on pure TypeScript.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { EXIT, UsageError, isAbortError } from './shared.js';
+import type { Command, Commander } from './shared.js';
+import { registerInfo } from './commands/info.js';
+import { registerBench } from './commands/bench.js';
+import { registerAttention } from './commands/attention.js';
+import { registerSubleq } from './commands/subleq.js';
+import { registerGame } from './commands/game.js';
+import { registerSample } from './commands/sample.js';
 
-const USAGE = `usage:
-  lemma info
-  lemma bench attention [--quick] [--threads N] [--baseline]
-  lemma game machine-penalty [--per-condition N] [--seed S] [--json] [--out DIR]`;
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0    success (also --help and --version)
+  1    runtime failure: "lemma: <code>: <message>" on stderr (a LemmaError's code such as
+       ERR_SHAPE, or a system error code such as ENOENT)
+  2    usage error: unknown command or option, missing or bad value (the usage follows on stderr)
+  130  interrupted by Ctrl-C (SIGINT): the native work stops at its next task; a second Ctrl-C
+       exits at once`;
 
-function flag(args: string[], name: string): boolean {
-  return args.includes(name);
-}
-
-function value(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
-/** Parses `args` against the flags allowed (name → takes a value); null on anything else. */
-function parseFlags(args: string[], allowed: Record<string, boolean>): Map<string, string | true> | null {
-  const out = new Map<string, string | true>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (!(a in allowed) || out.has(a)) return null;
-    if (allowed[a]) {
-      const v = args[++i];
-      if (v === undefined) return null;
-      out.set(a, v);
-    } else out.set(a, true);
-  }
-  return out;
-}
-
-function fmt(x: number, digits = 3): string {
-  return Number.isFinite(x) ? x.toFixed(digits) : 'n/a';
-}
-
-function pad(s: string, n: number, right = false): string {
-  return right ? s.padStart(n) : s.padEnd(n);
-}
-
-async function gameMachinePenalty(args: string[]): Promise<number> {
-  const f = parseFlags(args, { '--per-condition': true, '--seed': true, '--json': false, '--out': true });
-  if (!f) {
-    console.error(USAGE);
-    return 2;
-  }
-  const perText = f.get('--per-condition') as string | undefined;
-  const seedText = f.get('--seed') as string | undefined;
-  if (perText !== undefined && !/^\d+$/.test(perText)) {
-    console.error(`lemma: --per-condition takes a positive even integer, got ${perText}`);
-    return 2;
-  }
-  if (seedText !== undefined && !/^\d+$/.test(seedText)) {
-    console.error(`lemma: --seed takes a non-negative integer, got ${seedText}`);
-    return 2;
-  }
-  const { machinePenalty } = await import('../games/index.js');
-  let r;
-  try {
-    r = await machinePenalty.simulate({
-      perCondition: perText === undefined ? undefined : Number(perText),
-      seed: seedText === undefined ? undefined : Number(seedText),
-    });
-  } catch (e) {
-    if (e instanceof RangeError || e instanceof TypeError) {
-      console.error(`lemma: ${e.message}`);
-      return 2;
+/** lemma's version, from the package.json above this file (lib/cli or dist/lib/cli). */
+function packageVersion(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(__dirname, rel), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'lemma' && pkg.version) return pkg.version;
+    } catch {
+      // not at this depth
     }
-    throw e;
   }
-  const out = f.get('--out') as string | undefined;
-  if (out !== undefined) {
-    mkdirSync(out, { recursive: true });
-    writeFileSync(path.join(out, 'machine-penalty.json'), JSON.stringify(r, null, 2) + '\n');
-    writeFileSync(path.join(out, 'machine-penalty.svg'), machinePenalty.chart(r));
-  }
-  if (f.has('--json')) {
-    console.log(JSON.stringify(r, null, 2));
-    return 0;
-  }
-  const p = r.payoff;
-  const lines = [
-    `machine penalty (arXiv 2410.03724), simulated: ${r.perCondition} participants per condition, ${r.rounds} rounds, payoff T=${p.T} R=${p.R} P=${p.P} S=${p.S}, seed ${r.seed}`,
-    '',
-    `${pad('condition', 12)} ${pad('n', 6, true)}  ${pad('human C', 7, true)}  ${pad('95% CI', 15)}  ${pad('partner C', 9, true)}  ${pad('promise kept', 12, true)}  ${pad('agreements', 10, true)}  ${pad('mutual C', 8, true)}  ${pad('norm', 5, true)}  ${pad('trust', 5, true)}`,
-  ];
-  for (const c of r.conditions) {
-    const h = c.humans.cooperation;
-    lines.push(`${pad(c.condition, 12)} ${pad(String(c.participants), 6, true)}  ${pad(fmt(h.rate), 7, true)}  ${pad(`[${fmt(h.lo)}, ${fmt(h.hi)}]`, 15)}  ${pad(fmt(c.partners.cooperation.rate), 9, true)}  ${pad(fmt(c.partners.promiseKeeping), 12, true)}  ${pad(fmt(c.agreements.rate), 10, true)}  ${pad(fmt(c.mutualCooperation), 8, true)}  ${pad(fmt(c.perception.normBelief.rate), 5, true)}  ${pad(fmt(c.perception.trust.rate), 5, true)}`);
-  }
-  lines.push('', 'differences in human cooperation (a − b), cluster-robust 95% CI, Wald z, Holm-adjusted p:');
-  for (const d of r.differences) {
-    lines.push(`  ${pad(`${d.a} − ${d.b}`, 26)} ${pad(fmt(d.difference), 7, true)}  [${fmt(d.lo)}, ${fmt(d.hi)}]  z = ${pad(fmt(d.z, 2), 7, true)}  p(Holm) = ${Number.isFinite(d.pHolm) ? d.pHolm.toPrecision(2) : 'n/a'}`);
-  }
-  const m = r.mixedModel;
-  lines.push('', `mixed-effects logistic regression (random intercept per participant, sd ${fmt(m.sigma, 2)}${m.converged ? '' : '; some estimates diverged'}): log odds ratio (a − b), 95% CI, z, Holm-adjusted p:`);
-  for (const c of m.contrasts) {
-    lines.push(`  ${pad(`${c.a} − ${c.b}`, 26)} ${pad(fmt(c.logOddsRatio), 7, true)}  [${fmt(c.lo)}, ${fmt(c.hi)}]  z = ${pad(fmt(c.z, 2), 7, true)}  p(Holm) = ${Number.isFinite(c.pHolm) ? c.pHolm.toPrecision(2) : 'n/a'}`);
-  }
-  if (r.errors.length) lines.push('', `${r.errors.length} participants failed (agent errors); see --json`);
-  lines.push('', 'These are simulated participants: the ordering follows from the participant model, not from data about people.');
-  if (out !== undefined) lines.push(`wrote ${path.join(out, 'machine-penalty.json')} and ${path.join(out, 'machine-penalty.svg')}`);
-  console.log(lines.join('\n'));
-  return 0;
+  return 'unknown';
 }
 
+/** Builds the `lemma` program (no parsing, nothing loaded but commander). */
+export function buildProgram(cm: Commander): Command {
+  const version = packageVersion();
+  const program = new cm.Command('lemma');
+  // Settings set here are inherited by every command created below.
+  program
+    .description('lemma: fast, tested attention, sampling and privacy operations (a TypeScript API over a C++ core with CUDA kernels)')
+    .exitOverride()
+    .showHelpAfterError()
+    .showSuggestionAfterError()
+    .version(version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'print this help')
+    .addHelpText('after', EXIT_CODES_HELP);
+  registerInfo(program);
+  registerBench(program, cm);
+  registerAttention(program, cm);
+  registerSubleq(program, cm);
+  registerSample(program, cm);
+  registerGame(program, cm);
+  // --version on every command too (commander puts it on the root only).
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const c of all(program).slice(1)) c.version(version, '-V, --version', 'print the version');
+  return program;
+}
+
+/** Runtime errors: one line, with the code when the error has one. */
+function failure(e: unknown): string {
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    return typeof code === 'string' && !e.message.startsWith(`${code}:`) ? `lemma: ${code}: ${e.message}` : `lemma: ${e.message}`;
+  }
+  return `lemma: ${String(e)}`;
+}
+
+/**
+ * Runs `lemma` with `argv` (without node and the script) and resolves with the exit code:
+ * 0 ok, 1 runtime failure, 2 usage error, 130 interrupted.
+ */
 export async function main(argv: string[]): Promise<number> {
-  const [cmd, sub, ...rest] = argv;
-  if (cmd === 'info') {
-    const { capabilities } = await import('../device.js');
-    console.log(JSON.stringify(capabilities(), null, 2));
-    return 0;
-  }
-  if (cmd === 'bench' && sub === 'attention') {
-    const threads = value(rest, '--threads');
-    if (threads !== undefined && !/^\d+$/.test(threads)) {
-      console.error(`lemma: --threads takes a positive integer, got ${threads}`);
-      return 2;
+  const cm = await import('commander');
+  const program = buildProgram(cm);
+  let current: Command = program;
+  program.hook('preAction', (_root, action) => {
+    current = action;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof cm.CommanderError) {
+      // Help and version exit 0; every parse error (commander already printed it and the usage) is a usage error.
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    const { runAttentionBench } = await import('../bench/attention.js');
-    await runAttentionBench({ quick: flag(rest, '--quick'), threads: threads ? Number(threads) : undefined, baseline: flag(rest, '--baseline') });
-    return 0;
+    if (e instanceof UsageError) {
+      process.stderr.write(`lemma: ${e.message}\n\n`);
+      current.outputHelp({ error: true });
+      return EXIT.usage;
+    }
+    if (isAbortError(e)) {
+      process.stderr.write('lemma: interrupted\n');
+      return EXIT.interrupted;
+    }
+    process.stderr.write(failure(e) + '\n');
+    if (process.env.LEMMA_DEBUG && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+    return EXIT.failure;
   }
-  if (cmd === 'game' && sub === 'machine-penalty') return gameMachinePenalty(rest);
-  console.error(USAGE);
-  return cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
 }
