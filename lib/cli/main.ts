@@ -52,6 +52,7 @@ export function buildProgram(cm: Commander): Command {
   program
     .description('lemma: fast, tested attention, sampling and privacy operations (a TypeScript API over a C++ core with CUDA kernels)')
     .exitOverride()
+    .enablePositionalOptions()  // options after a command name are that command's (lemma bench [opts] vs lemma bench attention [opts])
     .showHelpAfterError()
     .showSuggestionAfterError()
     .version(version, '-V, --version', 'print the version')

@@ -88,6 +88,7 @@ export class DeviceTensor {
   }
 }
 
+/** True when `v` is a `DeviceTensor` (GPU memory) rather than a host tensor. */
 export function isDeviceTensor(v: unknown): v is DeviceTensor {
   return v instanceof DeviceTensor;
 }

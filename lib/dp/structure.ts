@@ -18,6 +18,10 @@ export interface ReleaseOptions {
   encoding?: 'array' | 'base64-float64le';
 }
 
+/**
+ * The base class of `PrivateL1Kde` and `BaselineL1Kde`: the public parameters, `release()` (the
+ * public document `loadL1Kde` restores) and `dispose()`.
+ */
 export abstract class L1KdeStructure {
   #state: TreeState | null;
 

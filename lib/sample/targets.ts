@@ -19,6 +19,11 @@ const TOKEN = Symbol('lemma.sample.target');
 /** f for a batch of points: points.data is [C, d] row-major; return C values of f (+Infinity: zero density). */
 export type BatchFunction = (points: Tensor<Float64Array>) => ArrayLike<number> | Promise<ArrayLike<number>>;
 
+/**
+ * A target density π ∝ exp(−f) for `lemma.sample.dikin`, made by `uniform()`, `linear(c)`,
+ * `gaussian(mean, precision)`, `logistic(X, y, priorScale)` or `callback(fn, { lipschitz })`;
+ * not constructed directly.
+ */
 export class Target {
   /** @internal */ readonly spec: NativeTargetSpec;
   /** 'uniform' | 'linear' | 'gaussian' | 'logistic' | 'callback' */
