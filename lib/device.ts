@@ -145,11 +145,6 @@ export function chooseDevice(device: unknown, name: string, rule: AutoRule = {})
   return usable && rule.large === true && !c.emulated ? 'cuda' : 'cpu';
 }
 
-/** chooseDevice with only a size rule (lib/cuda's uploads ask for 'cuda' through it). */
-export function resolveDevice(device: unknown, name: string, large = false): 'cpu' | 'cuda' {
-  return chooseDevice(device, name, { large });
-}
-
 /** chooseDevice for a call with no CUDA path: 'auto' and 'cpu' give 'cpu'; 'cuda' throws. */
 export function cpuOnly(device: unknown, name: string, why: string): 'cpu' {
   return chooseDevice(device, name, { noCudaPath: why }) as 'cpu';

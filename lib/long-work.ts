@@ -9,7 +9,7 @@
  */
 import { native } from './binding.js';
 import { PASS_THROUGH } from './errors.js';
-import { AbortError, checkCallback, checkSignal, throwIfAborted } from './validation/options.js';
+import { checkCallback, checkSignal, throwIfAborted } from './validation/options.js';
 
 /** What onProgress receives from a native operation. */
 export interface WorkProgress {
@@ -90,29 +90,20 @@ export async function runLong<T>(what: string, work: LongWork, start: () => Prom
   signal?.addEventListener('abort', onAbort, { once: true });
   const timer = onProgress ? setInterval(report, PROGRESS_MS) : undefined;
   timer?.unref();
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
-    let result: T;
-    try {
-      result = await pending;
-    } catch (e) {
-      if (callback.failed) throw callback.error;
-      throw e;
-    }
-    if (callback.failed) throw callback.error;
-    // Aborted after the last task: the result is whole, but the caller asked to stop.
-    throwIfAborted(signal, what);
-    if (onProgress) report();
-    if (callback.failed) throw callback.error;
-    return result;
-  } catch (e) {
-    if (signal?.aborted && !(e instanceof AbortError) && !(callback.failed && e === callback.error)) {
-      // One last report: how far the work got before it stopped (done < total when it stopped early).
-      if (onProgress) report();
-      throw new AbortError(`${what} was aborted`, { cause: signal.reason });
-    }
-    throw e;
+    outcome = { ok: true, value: await pending };
+  } catch (error) {
+    outcome = { ok: false, error };
   } finally {
     if (timer) clearInterval(timer);
     signal?.removeEventListener('abort', onAbort);
   }
+  // One last report: the whole work, or how far it got before it stopped (done < total).
+  if (onProgress) report();
+  if (callback.failed) throw callback.error;
+  // Aborted during the work, or after its last task (the result is whole, but the caller asked to stop).
+  throwIfAborted(signal, what);
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
 }

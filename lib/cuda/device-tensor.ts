@@ -6,7 +6,7 @@
 import { LemmaError, fromNative } from '../errors.js';
 import { native } from '../binding.js';
 import type { DeviceHandle } from '../binding.js';
-import { resolveDevice } from '../device.js';
+import { chooseDevice } from '../device.js';
 import { checkTensor, privateData } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
 import { checkOneOf, checkOptions } from '../validation/index.js';
@@ -111,7 +111,7 @@ export async function tensor(host: Tensor, options?: { dtype?: DeviceDtype }): P
   const o = checkOptions(options, 'options');
   checkKnownKeys(o, 'options', ['dtype']);
   const dtype = checkOneOf(o.dtype ?? 'float32', 'options.dtype', DEVICE_DTYPES);
-  resolveDevice('cuda', 'device');
+  chooseDevice('cuda', 'device');
   try {
     const h = await native.cudaUpload(privateData(t.data), DTYPE_CODE[dtype]);
     return new DeviceTensor(h, t.shape, dtype);

@@ -11,7 +11,7 @@ import { native } from '../binding.js';
 import type { FloatArray, NativePolyAttentionParams } from '../binding.js';
 import { cpuOnly } from '../device.js';
 import { LONG_WORK_OPTIONS, checkLongWork, runLong } from '../long-work.js';
-import type { LongWorkOptions } from '../long-work.js';
+import type { LongWork, LongWorkOptions } from '../long-work.js';
 import type { Device } from '../device.js';
 import { isDeviceTensor } from '../cuda/device-tensor.js';
 import { checkQkvShapes, sameDtype, sameShape } from '../attention/attention.js';
@@ -148,6 +148,7 @@ interface Plan {
   params: NativePolyAttentionParams;
   beta: number;
   features: number;
+  work: LongWork;
 }
 
 function plan(q: Tensor, k: Tensor, v: Tensor, options: unknown): Plan {
@@ -182,7 +183,7 @@ function plan(q: Tensor, k: Tensor, v: Tensor, options: unknown): Plan {
   if (features < 0 || features > MAX_FEATURES) {
     throw new LemmaError('ERR_RANGE', `polyAttention: degree ${degree} at D = ${D} needs ${features < 0 ? 'over 2^62' : features} features, more than the limit of ${MAX_FEATURES}; use a lower degree`);
   }
-  return { params: { B, Hq, Hkv, Nq, Nk, D, scale, degree, causal, chunk }, beta, features };
+  return { params: { B, Hq, Hkv, Nq, Nk, D, scale, degree, causal, chunk }, beta, features, work: checkLongWork(opts) };
 }
 
 /**
@@ -206,7 +207,6 @@ export async function forward<A extends FloatArray>(q: Tensor<A>, k: Tensor<A>, 
     const names = ['q', 'k', 'v'];
     const ts = [q, k, v].map((t, i) => hostTensor(t, names[i]));
     const pl = plan(ts[0], ts[1], ts[2], options);
-    const work = checkLongWork(checkOptions(options, 'options'));
     sameDtype(ts, names);
     const p = pl.params;
     // Private copies (slice() also detaches a SharedArrayBuffer): backward reads these later, and
@@ -214,7 +214,7 @@ export async function forward<A extends FloatArray>(q: Tensor<A>, k: Tensor<A>, 
     const [qd, kd, vd] = ts.map((t) => t.data.slice() as A);
     const out = zerosLike(qd, p.B * p.Hq * p.Nq * p.D) as A;
     const norm = zerosLike(qd, p.B * p.Hq * p.Nq) as A;
-    await runLong('lemma.polyAttention.forward', work, () => native.polyAttentionForward(qd, kd, vd, out, norm, p));
+    await runLong('lemma.polyAttention.forward', pl.work, () => native.polyAttentionForward(qd, kd, vd, out, norm, p));
     const outT = { data: out, shape: ts[0].shape.slice() };
     const ctx: PolyAttentionContext<A> = Object.freeze({
       q: { data: qd, shape: ts[0].shape.slice() }, k: { data: kd, shape: ts[1].shape.slice() },
