@@ -17,6 +17,7 @@ import * as train from '../examples/train-transformer/train.js';
 import * as loop from '../examples/device-tensors/loop.js';
 import * as posterior from '../examples/posterior/logistic.js';
 import * as kde from '../examples/private-kde/release.js';
+import * as tfjsAttention from '../examples/tfjs-attention/train.js';
 
 const root = path.join(__dirname, '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lemma-examples-'));
@@ -191,4 +192,25 @@ test('private-kde --small: the release reloads and answers within a few closed-f
   const text = fs.readFileSync(path.join(tmp, 'kde2.json'), 'utf8');
   const X = kde.makeData(kde.SMALL.n, kde.SMALL.seed);
   for (let i = 0; i < 10; i++) t.false(text.includes(String(X[i])), `raw value ${i}`);
+});
+
+// ---- tfjs-attention ---------------------------------------------------------------------------
+
+test('tfjs-attention --small: lemma/tfjs attention trains a tfjs model below the README\'s level within its steps, leaking no tensor', (t) => {
+  const readme = fs.readFileSync(path.join(root, 'examples/tfjs-attention/README.md'), 'utf8');
+  const m = /`--small`[^\n]*?falls below ([\d.]+) within (\d+) steps \(seed (\d+)\)/.exec(readme);
+  t.truthy(m, 'the README sentence for --small');
+  const cfg = tfjsAttention.SMALL;
+  t.deepEqual([Number(m![1]), Number(m![2]), Number(m![3])], [cfg.target, cfg.maxSteps, cfg.seed]);
+  const r = runScript('examples/tfjs-attention/train.ts');
+  t.is(r.code, 0, r.out);
+  const s = /fell below ([\d.]+) at step (\d+) \(limit (\d+)\)/.exec(r.out);
+  t.truthy(s, r.out);
+  t.is(Number(s![1]), cfg.target);
+  t.true(Number(s![2]) <= cfg.maxSteps, r.out);
+  const first = /^loss ([\d.]+) →/m.exec(r.out);
+  t.true(first !== null && Number(first[1]) > 1.5, `first loss near or above chance (ln ${cfg.vocab} = ${Math.log(cfg.vocab).toFixed(2)}): ${r.out}`);
+  const acc = /held-out batch of 256: loss [\d.]+, accuracy ([\d.]+) %/.exec(r.out);
+  t.true(acc !== null && Number(acc[1]) > 90, r.out);
+  t.true(r.out.includes('tfjs tensors still allocated: 0'), r.out);
 });

@@ -120,6 +120,25 @@ test('the exports map: require and import resolve to the same API; deep imports 
     t.is(fs.realpathSync(new URL(e.resolved)), fs.realpathSync(path.join(root, 'esm', 'index.mjs')));
     t.is(e.attention, 'function');
 
+    // lemma/tfjs: the same objects through require and import, and loading it (or lemma) loads no
+    // TensorFlow.js module (it is an optional peer: the user passes their own tf namespace).
+    t.deepEqual(pkg.exports['./tfjs'], { types: './dist/lib/tfjs/index.d.ts', import: './esm/tfjs.mjs', require: './dist/lib/tfjs/index.js' });
+    const tfjs = node(['--input-type=module', '-e', `
+      import * as ns from 'lemma/tfjs';
+      import { createRequire } from 'node:module';
+      const req = createRequire(process.cwd() + '/');
+      const cjs = req('lemma/tfjs');
+      req('lemma');
+      const named = Object.keys(ns).filter((k) => k !== 'default');
+      const tfLoaded = Object.keys(req.cache).filter((f) => f.includes('@tensorflow'));
+      console.log(JSON.stringify({ named, same: named.every((k) => ns[k] === cjs[k]), resolved: import.meta.resolve('lemma/tfjs'), tfLoaded }));`], tmp);
+    t.is(tfjs.status, 0, tfjs.stderr);
+    const f = JSON.parse(tfjs.stdout) as { named: string[]; same: boolean; resolved: string; tfLoaded: string[] };
+    t.deepEqual(f.named, ['lemmaTf']);
+    t.true(f.same, 'lemma/tfjs: import and require give the same objects');
+    t.is(fs.realpathSync(new URL(f.resolved)), fs.realpathSync(path.join(root, 'esm', 'tfjs.mjs')));
+    t.deepEqual(f.tfLoaded, [], 'loading lemma and lemma/tfjs loads no @tensorflow module');
+
     for (const deep of ['lemma/dist/lib/index.js', 'lemma/dist/lib/tensor.js', 'lemma/lib/index.ts']) {
       const r = node(['-e', `try { require(${JSON.stringify(deep)}); console.log('loaded'); } catch (e) { console.log(e.code); }`], tmp);
       t.is(r.stdout.trim(), 'ERR_PACKAGE_PATH_NOT_EXPORTED', `require('${deep}') is blocked`);

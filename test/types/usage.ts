@@ -3,6 +3,8 @@
  * `tsc --noEmit`: what the README advertises must type-check, `using` included.
  */
 import * as lemma from '../../lib/index.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { lemmaTf } from '../../lib/tfjs/index.js';
 
 export async function usage(): Promise<void> {
   const A = lemma.tensor(new Float64Array([1, 0, 0, 1, -1, 0, 0, -1]), [4, 2]);
@@ -28,4 +30,14 @@ export async function usage(): Promise<void> {
   const it = await lemma.looped.iterate({ ...net, x0: lemma.tensor(new Float64Array(8), [2, 4]) });
   const x: Float64Array = it.x.data;
   void x;
+}
+
+/** lemma/tfjs as its README shows it: the op keeps the rank of q. */
+export function tfjsUsage(): void {
+  const { attention } = lemmaTf(tf);
+  const q = tf.zeros([1, 2, 4, 8]) as tf.Tensor4D;
+  const out: tf.Tensor4D = attention(q, q, q, { causal: true, scale: 0.5 });
+  const q3 = tf.zeros([2, 4, 8]) as tf.Tensor3D;
+  const out3: tf.Tensor3D = attention(q3, q3, q3);
+  void out; void out3;
 }
