@@ -50,10 +50,68 @@ export interface MachineInfo {
   tiny?: boolean;
 }
 
+/**
+ * Dikin walk samples on a 2-D polytope (the triangle x ≥ 0, y ≥ 0, x + y ≤ 1), drawn in the dikin
+ * case of the same run: a thinned scatter and per-coordinate histograms of every kept sample, to
+ * set against the exact uniform marginal density 2(1 − t) on [0, 1].
+ */
+export interface SamplingArtefact {
+  polytope: string;
+  /** The boundary, closed (first vertex repeated last). */
+  vertices: [number, number][];
+  chains: number;
+  steps: number;
+  /** Samples behind the histograms (chains × steps). */
+  samples: number;
+  /** At most a few hundred, evenly thinned from every chain. */
+  points: [number, number][];
+  /** Bin edges 0, 1/bins, ..., 1; histograms as densities (integrate to 1). */
+  bins: number;
+  histX: number[];
+  histY: number[];
+  /** Exact marginal density of each coordinate: density(t) = 2(1 − t). */
+  exact: string;
+  acceptance: number;
+  ess: number[];
+}
+
+/** Keys the sparse index keeps per query (ReLU attention, threshold calibrated to keep ⌈N^0.8⌉). */
+export interface SparsityArtefact {
+  D: number;
+  /** Queries per size in the sweep. */
+  M: number;
+  /** Per N (a prefix of the case's keys): mean keys scored by the filter and mean / max entries kept (s ≥ b) per query. */
+  sweep: { N: number; scored: number; kept: number; maxKept: number; target: number }[];
+  /** At the case's N: the fraction of the N keys each of `queries` queries keeps (index.report). */
+  perQuery: { N: number; queries: number; fractions: number[] };
+}
+
+/** The private KDE's error against ε on the dp case's data (one build per ε). */
+export interface DpErrorArtefact {
+  n: number;
+  d: number;
+  levels: number;
+  queries: number;
+  /** errorStd is the RMS of the closed form over the first stdQueries queries. */
+  stdQueries: number;
+  /** Mean exact answer Σᵢ‖xᵢ − y‖₁ over the queries (the scale of the errors). */
+  meanExact: number;
+  points: { epsilon: number; meanAbsError: number; rmsError: number; errorStd: number }[];
+}
+
+/** Small data the charts draw, produced by the cases of the same run. */
+export interface QuickArtefacts {
+  sampling?: SamplingArtefact;
+  sparsity?: SparsityArtefact;
+  dpError?: DpErrorArtefact;
+}
+
 export interface QuickSuiteResult {
   machine: MachineInfo;
   results: QuickResult[];
   seconds: number;
+  /** Chart data from the same run (absent in hand-built results). */
+  artefacts?: QuickArtefacts;
 }
 
 export interface QuickSuiteOptions {
@@ -63,6 +121,8 @@ export interface QuickSuiteOptions {
   families?: readonly string[];
   /** Timed runs per measurement (default 3; 1 when tiny). */
   reps?: number;
+  /** Produce the chart data (sampling, sparsity, DP error; about 2–3 s at quick sizes). Default true. */
+  artefacts?: boolean;
   /** Aborting stops between runs with an AbortError. */
   signal?: AbortSignal;
   /** Called before each case starts and once at the end (done = total). */
@@ -77,6 +137,8 @@ interface Prepared {
   /** The same work on the GPU (omitted: the case has no CUDA path). */
   gpu?: () => Promise<unknown>;
   baseline?: { name: string; work?: number; run: () => Promise<unknown> };
+  /** Chart data, produced once after the timing (not timed). */
+  artefacts?: (signal?: AbortSignal) => Promise<QuickArtefacts>;
   dispose?: () => void;
 }
 
@@ -159,6 +221,7 @@ function cases(tiny: boolean): QuickCase[] {
           work: M,
           cpu: () => index.attend(q, { activation: 'relu', threshold, device: 'cpu' }),
           baseline: { name: 'dense attention', run: () => attention.forward(q, k, v, { device: 'cpu' }) },
+          artefacts: async (signal) => ({ sparsity: await sparsityArtefact(index, k.data, v.data, N, D, tiny ? 64 : 256, signal) }),
           dispose: () => index.dispose(),
         };
       },
@@ -209,6 +272,7 @@ function cases(tiny: boolean): QuickCase[] {
           cpu: walk('cpu'),
           gpu: walk('cuda'),
           baseline: { name: 'scalar fp64 oracle', run: walk('cpu', true) },
+          artefacts: async () => ({ sampling: await samplingArtefact(tiny) }),
           dispose: () => body.dispose(),
         };
       },
@@ -262,6 +326,7 @@ function cases(tiny: boolean): QuickCase[] {
           cpu: () => kde.query(Y, { device: 'cpu' }),
           gpu: () => kde.query(Y, { device: 'cuda' }),
           baseline: { name: 'baseline KDE', run: () => base.query(Y) },
+          artefacts: async (signal) => ({ dpError: await dpErrorArtefact(X, levels, tiny ? 40 : 100, kde, signal) }),
           dispose: () => { kde.dispose(); base.dispose(); },
         };
       },
@@ -348,6 +413,108 @@ function cases(tiny: boolean): QuickCase[] {
   return list;
 }
 
+/** Uniform samples on the triangle x, y ≥ 0, x + y ≤ 1 by the Dikin walk; histograms of each coordinate. */
+async function samplingArtefact(tiny: boolean): Promise<SamplingArtefact> {
+  const polytope = await import('../polytope/index.js');
+  const sample = await import('../sample/index.js');
+  const body = polytope.halfspaces([[-1, 0], [0, -1], [1, 1]], [0, 0, 1]);
+  const chains = 4, steps = tiny ? 1000 : 30_000, bins = 20, maxPoints = 300;
+  try {
+    const r = await sample.dikin(body, sample.uniform(), { chains, steps, burnIn: 200, lazy: false, seed: 7, device: 'cpu' });
+    const s = r.samples.data;  // [C, steps, 2]
+    const histX = new Array<number>(bins).fill(0), histY = new Array<number>(bins).fill(0);
+    const total = chains * steps;
+    const bin = (t: number) => Math.min(bins - 1, Math.max(0, Math.floor(t * bins)));
+    for (let i = 0; i < total; i++) {
+      histX[bin(s[2 * i])]++;
+      histY[bin(s[2 * i + 1])]++;
+    }
+    const dens = (h: number[]) => h.map((c) => round((c * bins) / total));
+    const per = Math.floor(maxPoints / chains), stride = Math.max(1, Math.floor(steps / per));
+    const points: [number, number][] = [];
+    for (let c = 0; c < chains; c++) {
+      for (let j = 0; j < per && j * stride < steps; j++) {
+        const i = c * steps + j * stride;
+        points.push([round(s[2 * i]), round(s[2 * i + 1])]);
+      }
+    }
+    return {
+      polytope: 'triangle x ≥ 0, y ≥ 0, x + y ≤ 1', vertices: [[0, 0], [1, 0], [0, 1], [0, 0]],
+      chains, steps, samples: total, points, bins, histX: dens(histX), histY: dens(histY), exact: '2(1 − t)',
+      acceptance: round(r.acceptance.reduce((a, b) => a + b, 0) / chains, 3), ess: Array.from(r.ess, (e) => round(e, 3)),
+    };
+  } finally {
+    body.dispose();
+  }
+}
+
+/** Keys kept per query against N (prefixes of the case's keys), and per query at the case's N. */
+async function sparsityArtefact(index: import('../sparse/index.js').KeyIndex, kAll: Float32Array, vAll: Float32Array, Nmax: number, D: number,
+  queries: number, signal?: AbortSignal): Promise<SparsityArtefact> {
+  const { keyIndex } = await import('../sparse/index.js');
+  const { gaussian32 } = await import('./sparse.js');
+  const M = 32;
+  const q: Tensor<Float32Array> = { data: gaussian32(M * D, 21), shape: [1, 1, M, D] };
+  const sweep: SparsityArtefact['sweep'] = [];
+  for (let N = Nmax / 16; N <= Nmax; N *= 2) {
+    if (signal?.aborted) throw abortError();
+    const idx = N === Nmax ? index
+      : await keyIndex({ data: kAll.subarray(0, N * D), shape: [1, 1, N, D] }, { data: vAll.subarray(0, N * D), shape: [1, 1, N, D] }, { order: 'cluster' });
+    try {
+      const target = Math.ceil(N ** 0.8);
+      const { stats } = await idx.attend(q, { activation: 'relu', keep: target, device: 'cpu' });
+      sweep.push({ N, scored: round(stats.keysScored / stats.rows), kept: round(stats.meanActive), maxKept: stats.maxActive, target });
+    } finally {
+      if (idx !== index) idx.dispose();
+    }
+  }
+  const qq: Tensor<Float32Array> = { data: gaussian32(queries * D, 22), shape: [1, 1, queries, D] };
+  const { stats } = await index.attend(qq, { activation: 'relu', keep: Math.ceil(Nmax ** 0.8), device: 'cpu' });
+  const rep = await index.report(qq, { threshold: Array.from(stats.threshold) });
+  const fractions = Array.from({ length: queries }, (_, i) => round((rep.rowPtr[i + 1] - rep.rowPtr[i]) / Nmax, 3));
+  return { D, M, sweep, perQuery: { N: Nmax, queries, fractions } };
+}
+
+/**
+ * Mean |error| and RMS error of the private KDE at several ε against the exact answers (`atOne`:
+ * the case's own ε = 1 build, reused), and the RMS of its closed-form errorStd over the first
+ * STD_QUERIES queries (errorStd costs ~10 ms a call at quick size).
+ */
+async function dpErrorArtefact(X: { data: Float64Array; shape: number[] }, levels: number, queries: number,
+  atOne: import('../dp/index.js').PrivateL1Kde, signal?: AbortSignal): Promise<DpErrorArtefact> {
+  const STD_QUERIES = 10;
+  const dp = await import('../dp/index.js');
+  const [n, d] = X.shape;
+  const Y = uniform(queries * d, 3, 1, Float64Array).map((x) => x + 0.5) as Float64Array;
+  const exact = new Float64Array(queries);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < queries; j++) {
+      let s = 0;
+      for (let c = 0; c < d; c++) s += Math.abs(X.data[i * d + c] - Y[j * d + c]);
+      exact[j] += s;
+    }
+  }
+  const points: DpErrorArtefact['points'] = [];
+  for (const epsilon of [0.25, 0.5, 1, 2, 4]) {
+    if (signal?.aborted) throw abortError();
+    const kde = epsilon === 1 ? atOne : await dp.l1Kde(X, { epsilon, range: 1, levels });
+    try {
+      const { estimates } = await kde.query({ data: Y, shape: [queries, d] }, { device: 'cpu' });
+      let abs = 0, sq = 0, v = 0;
+      for (let j = 0; j < queries; j++) {
+        const e = estimates[j] - exact[j];
+        abs += Math.abs(e); sq += e * e;
+      }
+      const m = Math.min(STD_QUERIES, queries);
+      for (let j = 0; j < m; j++) v += kde.errorStd(Y.subarray(j * d, (j + 1) * d)) ** 2;
+      points.push({ epsilon, meanAbsError: round(abs / queries), rmsError: round(Math.sqrt(sq / queries)), errorStd: round(Math.sqrt(v / m)) });
+    } finally {
+      if (kde !== atOne) kde.dispose();
+    }
+  }
+  return { n, d, levels, queries, stdQueries: Math.min(STD_QUERIES, queries), meanExact: round(exact.reduce((a, b) => a + b, 0) / queries), points };
+}
+
 /** Every family the quick suite covers, in table order. */
 export function quickFamilies(): string[] {
   return [...new Set(cases(true).map((c) => c.family))];
@@ -415,6 +582,7 @@ export async function runQuickSuite(options: QuickSuiteOptions = {}): Promise<Qu
   const peak = await native.fmaPeak(caps.threads, tiny ? 0.05 : 0.3);
   const gpu = gpuState(caps);
   const results: QuickResult[] = [];
+  const artefacts: QuickArtefacts = {};
   for (let i = 0; i < list.length; i++) {
     const c = list[i];
     options.onProgress?.({ done: i + 1, total, label: `${c.family}: ${c.operation}` });
@@ -449,10 +617,11 @@ export async function runQuickSuite(options: QuickSuiteOptions = {}): Promise<Qu
         }
       }
       results.push(r);
+      if (p.artefacts && options.artefacts !== false) Object.assign(artefacts, await p.artefacts(options.signal));
     } finally {
       p.dispose?.();
     }
   }
   options.onProgress?.({ done: total, total, label: 'done' });
-  return { machine: machineInfo(caps, peak, tiny), results, seconds: round((performance.now() - t0) / 1000, 3) };
+  return { machine: machineInfo(caps, peak, tiny), results, seconds: round((performance.now() - t0) / 1000, 3), artefacts };
 }

@@ -1,15 +1,17 @@
 /**
  * What `lemma bench` prints and writes from a quick-suite run: the aligned table (stdout), JSON
  * lines (--json: the machine first, then one line per case), and the report directory:
- *   DIR/results.json   { machine, seconds, results } (the machine first)
- *   DIR/<chart>.svg    the charts that have data (charts.ts)
+ *   DIR/results.json   { machine, seconds, results, artefacts } (the machine first; artefacts: the
+ *                      small data the sampling, sparsity and dp-error charts draw)
+ *   DIR/<chart>.svg    the charts that have data (charts.ts; the GPU chart is a placeholder that
+ *                      says why when no GPU was timed)
  *   DIR/index.html     one self-contained page: inline CSS, the table, the SVGs inline; no scripts,
  *                      no external URLs
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { QuickResult, QuickSuiteResult } from './quick.js';
-import { CHART_TITLES, renderCharts } from './charts.js';
+import { CHART_NAMES, CHART_TITLES, gpuTimed, renderCharts } from './charts.js';
 import type { ChartName } from './charts.js';
 
 /** Seconds as "12.3 ms", "1.23 s", "45 µs". */
@@ -84,19 +86,29 @@ function esc(s: string): string {
 const CSS = `body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:72rem;color:#222;padding:0 1rem}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;font-size:.85rem}th,td{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f4f4f4}
-.machine{font-size:.9rem;color:#444}.note{color:#666;font-size:.9rem}figure{margin:1rem 0}svg{max-width:100%;height:auto}`;
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}th{background:#f4f4f4}
+.machine{font-size:.9rem;color:#444}.note{color:#666;font-size:.9rem}figure{margin:1rem 0;overflow-x:auto}svg{max-width:100%;height:auto}`;
+
+/** What each figure shows, under its heading. */
+const CAPTIONS: Partial<Record<ChartName, string>> = {
+  sampling: 'The Dikin walk of the dikin case, run in the same process on a 2-D triangle so that its samples can be drawn and checked against the exact uniform marginals.',
+  sparsity: 'From the sparse case: the same clustered keys, prefixes of N keys; the dense kernel scores all N keys for every query.',
+  'dp-error': 'From the dp query case: the same points, one private build per ε (each a fresh draw of the noise); the closed-form errorStd is what the API reports before any query.',
+};
 
 /** The self-contained HTML page (charts: name → SVG, inline). */
 export function buildHtml(run: QuickSuiteResult, charts: Partial<Record<ChartName, string>>): string {
   const m = run.machine;
   const head = TABLE_COLUMNS.map((c) => `<th>${esc(c)}</th>`).join('');
   const body = run.results.map((r) => `<tr>${tableRow(r).map((c, i) => `<td${i >= 4 && i <= 7 ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`).join('\n');
-  const figures = (['throughput', 'peak', 'gpu', 'baseline'] as const).map((name) => {
+  const figures = CHART_NAMES.map((name) => {
     const svg = charts[name];
-    if (svg) return `<h2>${esc(CHART_TITLES[name])}</h2>\n<figure id="${name}">${svg}</figure>`;
-    const why = name === 'gpu' ? `No GPU was usable: ${m.cuda}. GPU timings were skipped.` : 'No case of this run has data for this chart.';
-    return `<h2>${esc(CHART_TITLES[name])}</h2>\n<p class="note" id="${name}">${esc(why)}</p>`;
+    const caption = name === 'gpu' && !gpuTimed(run.results)
+      ? `No GPU was usable: ${m.cuda}. GPU timings were skipped; the bars are the CPU times of the cases that have a CUDA path.`
+      : CAPTIONS[name];
+    const note = caption ? `\n<p class="note">${esc(caption)}</p>` : '';
+    if (svg) return `<h2>${esc(CHART_TITLES[name])}</h2>${note}\n<figure id="${name}" class="chart">${svg}</figure>`;
+    return `<h2>${esc(CHART_TITLES[name])}</h2>\n<p class="note" id="${name}">${esc('No case of this run has data for this chart.')}</p>`;
   }).join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
@@ -131,8 +143,11 @@ export async function writeReport(dir: string, run: QuickSuiteResult): Promise<s
     writeFileSync(file, text);
     written.push(file);
   };
-  put('results.json', JSON.stringify({ machine: run.machine, seconds: run.seconds, results: run.results }, null, 2) + '\n');
-  const charts = await renderCharts(run.results);
+  // Pretty, but each artefact on one line (they hold a few hundred numbers).
+  const main = JSON.stringify({ machine: run.machine, seconds: run.seconds, results: run.results }, null, 2);
+  const arts = Object.entries(run.artefacts ?? {}).map(([k, v]) => `    ${JSON.stringify(k)}: ${JSON.stringify(v)}`);
+  put('results.json', `${main.slice(0, -2)},\n  "artefacts": {${arts.length ? `\n${arts.join(',\n')}\n  ` : ''}}\n}\n`);
+  const charts = await renderCharts(run);
   for (const [name, svg] of Object.entries(charts)) put(`${name}.svg`, svg as string);
   put('index.html', buildHtml(run, charts));
   return written;
