@@ -58,15 +58,17 @@ test('lemma info --json prints the capabilities as JSON; lemma info a summary', 
   t.regex(text.stdout, /^cuda: /m);
 });
 
-test('lemma bench attention prints one JSON line per configuration', async (t) => {
-  const r = await lemma('bench', 'attention', '--quick', '--threads', '1');
+test('lemma bench attention (old flags --quick, --baseline) prints the machine, then one JSON line per configuration', async (t) => {
+  const r = await lemmaWith({ LEMMA_BENCH_TINY: '1' }, 'bench', 'attention', '--quick', '--baseline', '--threads', '1');
   t.is(r.status, 0, r.stderr);
-  const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string | boolean>);
-  t.is(rows.length, 4);
-  for (const row of rows) {
-    t.is(row.bench, 'attention');
+  const [machine, ...rows] = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string | boolean>);
+  t.like(machine, { machine: { threads: 1, family: 'attention', size: 'tiny' } });
+  const dense = rows.filter((row) => row.bench === 'attention');
+  t.is(dense.length, 2);
+  t.is(rows.filter((row) => row.bench === 'attention-decode').length, 2);
+  for (const row of dense) {
     t.is(row.threads, 1);
-    for (const key of ['fwdGflops', 'bwdGflops', 'fwdBwdGflops', 'peakGflops', 'fwdPctPeak']) t.true((row[key] as number) > 0, key);
+    for (const key of ['fwdGflops', 'bwdGflops', 'fwdBwdGflops', 'peakGflops', 'fwdPctPeak', 'materializedFwdGflops', 'flashVsMaterializedFwd']) t.true((row[key] as number) > 0, key);
   }
 });
 
@@ -77,7 +79,7 @@ test('lemma with a bad command prints usage and exits 2', async (t) => {
   t.is(r.stdout, '');
   const bad = await lemma('bench', 'attention', '--threads', 'x');
   t.is(bad.status, 2);
-  t.regex(bad.stderr, /^error: option '--threads <n>' argument 'x' is invalid\. expected an integer from 1 to 1024\n\nUsage: lemma bench attention \[options\]/);
+  t.regex(bad.stderr, /^error: option '--threads <n>' argument 'x' is invalid\. expected an integer from 1 to 1024\n\nUsage: lemma bench attention \[--full\] \[--threads N\]/);
   t.is(bad.stdout, '', 'no bench ran');
   const none = await lemma();
   t.is(none.status, 2);
@@ -125,8 +127,9 @@ const version = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'
 const COMMANDS: [string[], string[]][] = [
   [[], ['--version', '--help', 'info', 'bench', 'attention', 'subleq', 'sample', 'game', 'Exit codes:', '130']],
   [['info'], ['--json']],
-  [['bench'], ['attention']],
-  [['bench', 'attention'], ['--quick', '--threads <n>', '--baseline']],
+  [['bench'], ['attention', 'sparse', 'poly-attention', 'dikin|polytope', 'john', 'dp', 'looped', 'subleq', 'prune', 'games', '<family> [--full]']],
+  [['bench', 'attention'], ['--quick', '--threads <n>', '--baseline', '--full', '--out <FILE>', '--no-progress']],
+  [['bench', 'dp'], ['--full', '--threads <n>', '--out <FILE>', '--no-progress']],
   [['attention'], ['--q <file>', '--k <file>', '--v <file>', '--out <file>', '--lse <file>', '--causal', '--scale <S>', '--device <device>', '--json', '--no-progress']],
   [['subleq'], ['run']],
   [['subleq', 'run'], ['<program.asm>', '--steps <N>', '--trace <mode>', '--word-bits <N>', '--json', '--no-progress']],
@@ -156,7 +159,10 @@ test('unknown options and missing values exit 2 with the usage on stderr and not
   const cases: [string[], RegExp][] = [
     [['info', '--bogus'], /^error: unknown option '--bogus'\n[^]*Usage: lemma info \[options\]/],
     [['bench', 'attention', '--quick', '--threads'], /^error: option '--threads <n>' argument missing\n[^]*Usage: lemma bench attention/],
-    [['bench', 'sparse'], /^error: unknown command 'sparse'\n[^]*Usage: lemma bench/],
+    [['bench', 'nosuch'], /^error: unknown command 'nosuch'\nlemma bench <family> runs one of: attention, sparse, poly-attention, dikin, john, dp, looped, subleq, prune, games \(polytope = dikin\)\n[^]*Usage: lemma bench/],
+    [['bench', 'dp', '--quick'], /^error: unknown option '--quick'\n[^]*Usage: lemma bench dp/],
+    [['bench', 'attention', '--quick', '--full'], /^lemma: --quick \(the default size\) and --full exclude each other\n\nUsage: lemma bench attention/],
+    [['bench', 'games', 'extra'], /^error: too many arguments for 'games'[^]*Usage: lemma bench games/],
     [['attention', '--q', 'q.npy', '--k', 'k.npy'], /^error: required option '--v <file>' not specified\n[^]*Usage: lemma attention/],
     [['attention', '--q'], /^error: option '--q <file>' argument missing/],
     [['attention', '--q', 'a', '--k', 'b', '--v', 'c', '--device', 'gpu'], /^error: option '--device <device>' argument 'gpu' is invalid\. expected one of auto, cpu, cuda\n/],
@@ -179,6 +185,9 @@ test('the addon is loaded only by the commands that need it: game and --help run
   t.is(game.status, 0, game.stderr);
   t.is((await run('attention', '--help')).status, 0);
   t.is((await run('bench', 'attention', '--help')).status, 0);
+  const help = await run('bench', 'dp', '--help');
+  t.is(help.status, 0, help.stderr);
+  t.false(help.stdout.includes('"machine"'), 'no benchmark ran');
   const info = await run('info');
   t.is(info.status, 1, 'info needs the addon, so this one fails');
   t.regex(info.stderr, /^lemma: .*no-such-lemma-addon/);
@@ -326,6 +335,30 @@ test('lemma sample draws from a polytope given as JSON or as .npy A and b, to .n
   t.regex(empty.stderr, /^lemma: ERR_INFEASIBLE: /);
 });
 
+test('lemma sample warns when the chains have not mixed (R-hat > 1.01 or ESS < 100 per chain) and suggests --steps; a long enough run is quiet', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lemma-cli-mix-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const sq = path.join(dir, 'square.json');
+  writeFileSync(sq, JSON.stringify({ A: [[1, 0], [-1, 0], [0, 1], [0, -1]], b: [1, 1, 1, 1] }));
+  // The defaults (4 chains x 1000 steps) on the square: the Dikin walk mixes slowly near corners.
+  const short = await lemma('sample', '--polytope', sq, '--seed', '3', '--device', 'cpu', '--json');
+  t.is(short.status, 0, short.stderr);
+  const s = JSON.parse(short.stdout) as { essMin: number; rhatMax: number; warnings: string[] };
+  t.true(s.essMin < 400, `ESS min ${s.essMin} is below the target at the default length`);
+  t.true(s.warnings.some((w) => /^ESS min \d+ < 400 \(100 per chain\): about --steps \d+ would reach it$/.test(w)), s.warnings.join('; '));
+  t.is(s.warnings.some((w) => w.startsWith('R-hat')), s.rhatMax > 1.01);
+  const text = await lemma('sample', '--polytope', sq, '--seed', '3', '--device', 'cpu');
+  t.regex(text.stderr, /^lemma: warning: .*--steps (\d+) would reach it$/m);
+  // Following the suggestion (with margin: the ESS estimate is noisy) reaches both targets.
+  const suggested = Number(/--steps (\d+)/.exec(s.warnings.find((w) => w.startsWith('ESS'))!)![1]);
+  t.true(suggested > 1000 && suggested < 100_000, `suggested --steps ${suggested}`);
+  const long = await lemma('sample', '--polytope', sq, '--seed', '3', '--device', 'cpu', '--steps', String(2 * suggested), '--json');
+  t.is(long.status, 0, long.stderr);
+  const l = JSON.parse(long.stdout) as { essMin: number; rhatMax: number; warnings: string[] };
+  t.deepEqual(l.warnings, [], `ESS min ${l.essMin}, R-hat max ${l.rhatMax}`);
+  t.is(long.stderr, '');
+});
+
 // Ctrl-C: SIGINT aborts the native work and exits 130.
 function runUntilSigint(args: string[], delayMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; afterSigintMs: number }> {
   return new Promise((resolve) => {
@@ -362,6 +395,71 @@ test('Ctrl-C stops a long subleq run through its AbortSignal: "interrupted", exi
   t.is(r!.stderr, 'lemma: interrupted\n');
   t.true(r!.afterSigintMs >= 0);
   t.log(`exit ${r!.afterSigintMs.toFixed(0)} ms after SIGINT`);
+});
+
+test('Ctrl-C stops lemma bench <family> between measurements: "interrupted", exit 130', async (t) => {
+  let r;
+  for (const delay of [2500, 6000, 15_000]) {
+    r = await runUntilSigint(['bench', 'games', '--full', '--no-progress'], delay);
+    if (r.signal === null) break;
+    t.log(`SIGINT after ${delay} ms came before the run started (${r.signal}); trying later`);
+  }
+  t.is(r!.signal, null);
+  t.is(r!.code, 130, r!.stderr);
+  t.is(r!.stderr, 'lemma: interrupted\n');
+});
+
+// lemma bench <family>: every family at tiny sizes (LEMMA_BENCH_TINY=1), the machine line first,
+// then records whose throughput fields (by record kind) are finite and positive; --out writes
+// the same lines.
+const FAMILY_THROUGHPUT: Record<string, Record<string, string[]>> = {
+  attention: { attention: ['fwdGflops', 'bwdGflops', 'fwdBwdGflops', 'fwdPctPeak'], 'attention-decode': ['streamGBs', 'fwdGflops', 'fwdOverStream'] },
+  sparse: { sparse: ['reluMs', 'lemmaDenseMs', 'speedupVsLemmaDense', 'speedupVsOwnDense', 'softmaxMs'] },
+  'poly-attention': { 'poly-attention-kernel': ['polySeconds', 'polyTokensPerSec', 'exactSeconds', 'speedup'], 'attention-stack': ['seconds', 'tokensPerSec'] },
+  dikin: { cpu: ['stepsPerSecond', 'perChainStepsPerSecond', 'minEssPerSecond'] },
+  john: { john: ['solvesPerSec', 'sketchSolvesPerSec', 'exactOverSketch'] },
+  dp: { 'dp-sampler': ['samplesPerSec'], 'dp-build': ['buildMs', 'maxRssBytes'], 'dp-query': ['queriesPerSec'], 'dp-error': ['rmse'] },
+  looped: { 'looped-certify': ['boxesPerSec', 'forwardPerSec'], 'looped-iterate': ['startStepsPerSec', 'gflops', 'refGflops', 'overRef'] },
+  subleq: { 'subleq mlp': ['programStepsPerSec', 'mlpStepsPerSec', 'macsPerSec'], 'subleq interpreter': ['programStepsPerSec'] },
+  prune: { 'prune-eval': ['gflopsValue', 'gflopsGradient'], 'prune-step': ['msPerStep'], 'prune-error': ['attnError'] },
+  games: { games: ['participantsPerSec', 'gamesPerSec', 'roundsPerSec', 'concurrentParticipantsPerSec'] },
+};
+
+for (const [family, kinds] of Object.entries(FAMILY_THROUGHPUT)) {
+  test(`lemma bench ${family} (tiny) prints the machine line, then records with finite positive throughput; --out writes the same lines`, async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lemma-bench-family-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const out = path.join(dir, `${family}.jsonl`);
+    const r = await lemmaWith({ LEMMA_BENCH_TINY: '1' }, 'bench', family, '--threads', '2', '--out', out, '--no-progress');
+    t.is(r.status, 0, r.stderr);
+    t.is(r.stderr, '');
+    t.is(readFileSync(out, 'utf8'), r.stdout, '--out holds the same lines');
+    const [first, ...records] = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    t.deepEqual(Object.keys(first), ['machine']);
+    t.like(first, { machine: { cores: os.cpus().length, threads: 2, family, size: 'tiny' } });
+    t.true(records.length >= 1);
+    const kindOf = (rec: Record<string, unknown>) => (rec.bench === 'subleq' ? `subleq ${String(rec.kind)}` : String(rec.bench ?? rec.suite));
+    for (const [kind, keys] of Object.entries(kinds)) {
+      const rows = records.filter((rec) => kindOf(rec) === kind && rec.skipped === undefined);
+      t.true(rows.length >= 1, `${family}: a ${kind} record`);
+      for (const rec of rows) {
+        for (const key of keys) {
+          const v = rec[key];
+          t.true(typeof v === 'number' && Number.isFinite(v) && v > 0, `${family} ${kind}.${key} = ${String(v)}`);
+        }
+      }
+    }
+  });
+}
+
+test('lemma bench polytope is the dikin family; an unknown family is a usage error naming the families', async (t) => {
+  const help = await lemma('bench', 'polytope', '--help');
+  t.is(help.status, 0, help.stderr);
+  t.regex(help.stdout, /^Usage: lemma bench dikin\|polytope /);
+  const bad = await lemma('bench', 'nosuch', '--full');
+  t.is(bad.status, 2);
+  t.regex(bad.stderr, /^error: unknown command 'nosuch'\nlemma bench <family> runs one of: attention, sparse, poly-attention, dikin, john, dp, looped, subleq, prune, games/);
+  t.is(bad.stdout, '');
 });
 
 // The progress bar.

@@ -9,23 +9,23 @@
  *     [--decode-only] [--no-decode]
  */
 import path from 'node:path';
-import { runAttentionBench, runDecodeBench } from '../../lib/bench/attention.js';
+import { runAttentionBench } from '../../lib/bench/attention.js';
 import { writeResults } from './results.js';
 
 async function main() {
   const args = process.argv.slice(2);
   const ti = args.indexOf('--threads');
-  const threads = ti >= 0 ? Number(args[ti + 1]) : undefined;
+  const quick = args.includes('--quick');
   const lines: string[] = [];
-  const common = {
-    quick: args.includes('--quick'),
-    threads,
+  const records = await runAttentionBench({
+    quick,
+    full: !quick,
+    threads: ti >= 0 ? Number(args[ti + 1]) : undefined,
     baseline: !args.includes('--no-baseline'),
+    dense: !args.includes('--decode-only'),
+    decode: !args.includes('--no-decode'),
     log: (l: string) => { console.log(l); lines.push(l); },
-  };
-  const records: unknown[] = [];
-  if (!args.includes('--decode-only')) records.push(...await runAttentionBench(common));
-  if (!args.includes('--no-decode')) records.push(...await runDecodeBench(common));
+  });
   const file = writeResults('attention-cpu', lines);
   console.log(`wrote ${records.length} configurations to ${path.relative(process.cwd(), file)}`);
 }

@@ -20,6 +20,7 @@ async function main() {
   const lines: string[] = [];
   const records = await runSparseBench({
     quick: args.includes('--quick'),
+    full: !args.includes('--quick'),
     threads: arg('--threads'),
     maxN: arg('--max-n'),
     log: (l) => { console.log(l); lines.push(l); },

@@ -1,106 +1,27 @@
 /**
- * Benchmark of lemma.looped.subleq (the looped ReLU-MLP that runs SUBLEQ), one JSON line per
- * configuration:
- *   mlp          run() over B machines (B = 1 .. 1024) for two geometries (the multiply program's
- *                M = 8, P = 8 and the sort program's M = 16, P = 128; N = 16), 9 layers, and 23 at
- *                one batch: MLP steps/s (loop iterations of the whole batch per second),
- *                program-steps/s (B x that) and the integer multiply-adds per second (nnz x B x steps/s)
- *   interpreter  the TypeScript reference interpret() on one machine of each geometry
- * The machines never halt (every instruction adds 1 to some word, and the program fills all P
- * slots, so no HALT padding is reachable), so no early stop flatters the numbers. Writes bench/results/subleq-<cpu>-<threads>t.jsonl (first line: the machine).
+ * npm run bench:subleq — lemma.looped.subleq (lib/bench/subleq.ts): the looped ReLU-MLP over B
+ * machines for the multiply-size and sort-size geometries (MLP steps/s, program-steps/s,
+ * multiply-adds/s), beside the TypeScript interpreter measured in the same run. One JSON line per
+ * configuration; writes bench/results/subleq-<cpu>-<threads>t.jsonl (first line: the machine).
  *   node --import tsx bench/node/subleq.bench.ts [--quick] [--threads N]
  */
-import { performance } from 'node:perf_hooks';
-import * as lemma from '../../lib/index.js';
+import { runSubleqBench } from '../../lib/bench/subleq.js';
 import { writeResults } from './results.js';
 
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const ti = args.indexOf('--threads');
-if (ti >= 0) lemma.setNumThreads(Number(args[ti + 1]));
-
-const subleq = lemma.looped.subleq;
-
-function lcg(seed: number) {
-  let s = seed >>> 0;
-  return (n: number) => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return Math.floor((s / 2 ** 32) * n);
-  };
-}
-
-/** A busy program of n instructions: (one, random word, random target) with one = -1: never halts. */
-function busy(seed: number, n: number, m: number) {
-  const r = lcg(seed);
-  const program = Array.from({ length: n }, () => [0, 1 + r(m - 1), r(n)]);
-  const memory = [-1, ...Array.from({ length: m - 1 }, () => r(100))];
-  return { program, memory };
-}
-
-const geometries = [
-  { name: 'multiply-size', M: 8, P: 8, m: 5, n: 8 },
-  { name: 'sort-size', M: 16, P: 128, m: 9, n: 128 },
-];
-const batches = quick ? [1, 16, 256] : [1, 4, 16, 64, 256, 1024];
-const minSeconds = quick ? 0.2 : 0.5;
-
-async function timeRun(list: ReturnType<typeof subleq.compile>[]): Promise<{ steps: number; seconds: number }> {
-  await subleq.run(list, { steps: 4 });
-  let steps = 16;
-  for (;;) {
-    const t0 = performance.now();
-    await subleq.run(list, { steps });
-    const seconds = (performance.now() - t0) / 1000;
-    if (seconds >= minSeconds) return { steps, seconds };
-    steps = Math.ceil(steps * Math.min(16, Math.max(2, (1.2 * minSeconds) / Math.max(seconds, 1e-4))));
-  }
-}
-
-async function main() {
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const ti = args.indexOf('--threads');
   const lines: string[] = [];
-  const emit = (o: Record<string, unknown>) => {
-    const s = JSON.stringify({ bench: 'subleq', ...o });
-    console.log(s);
-    lines.push(s);
-  };
-  for (const g of geometries) {
-    for (const layers of [9, 23] as const) {
-      for (const B of layers === 9 ? batches : [64]) {
-        const list = Array.from({ length: B }, (_, b) => {
-          const src = busy(1000 + b, g.n, g.m);
-          return subleq.compile(src, { dataWords: g.M, programSlots: g.P, wordBits: 16, layers });
-        });
-        const { steps, seconds } = await timeRun(list);
-        const c = list[0];
-        const r = await subleq.run(list, { steps: 8 });
-        if (r.halted.some((h) => h)) throw new Error('a bench machine halted');
-        emit({
-          kind: 'mlp', geometry: g.name, M: g.M, P: g.P, N: 16, layers, D0: c.geometry.stateSize, nnz: c.nnz, B, steps,
-          seconds: +seconds.toFixed(4),
-          mlpStepsPerSec: Math.round(steps / seconds),
-          programStepsPerSec: Math.round((B * steps) / seconds),
-          macsPerSec: +((c.nnz * B * steps) / seconds).toExponential(3),
-        });
-      }
-    }
-    const src = busy(7, g.n, g.m);
-    subleq.interpret(src.program, src.memory, 1000, { programSlots: g.P });
-    let steps = 10_000;
-    let seconds = 0;
-    for (;;) {
-      const t0 = performance.now();
-      subleq.interpret(src.program, src.memory, steps, { programSlots: g.P });
-      seconds = (performance.now() - t0) / 1000;
-      if (seconds >= minSeconds) break;
-      steps *= 4;
-    }
-    emit({
-      kind: 'interpreter', geometry: g.name, M: g.M, P: g.P, N: 16, B: 1, steps, seconds: +seconds.toFixed(4),
-      programStepsPerSec: Math.round(steps / seconds), note: 'TypeScript reference, records the trace',
-    });
-  }
+  await runSubleqBench({
+    quick, full: !quick, threads: ti >= 0 ? Number(args[ti + 1]) : undefined,
+    log: (l) => { console.log(l); lines.push(l); },
+  });
   const file = writeResults('subleq', lines, { quick });
   console.log(`wrote ${file}`);
 }
 
-void main();
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

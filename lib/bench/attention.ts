@@ -1,15 +1,20 @@
 /**
- * The attention benchmark behind `lemma bench attention` and `npm run bench`.
- * One JSON line per configuration. FLOPs are counted as FlashAttention does: forward
+ * The attention benchmark behind `lemma bench attention` and `npm run bench`
+ * (bench/node/attention.bench.ts): dense forward/backward, then decoding. One JSON line per
+ * configuration. FLOPs are counted as FlashAttention does: forward
  * 4·B·H·Nq·Nk·D, halved when causal; backward 2.5× forward. Each figure is also given as a % of
  * the machine's fp32 FMA peak, measured in the same run by a native micro-benchmark, because
  * this machine is shared and noisy and only same-run ratios compare.
+ * Sizes: default (and the script's --quick) N ∈ {512, 2048}, D = 64, decoding Nk = 65,536;
+ * full N ∈ {512 … 4096}, D ∈ {64, 128}, Nk = 262,144.
  */
 import { performance } from 'node:perf_hooks';
 import * as attention from '../attention/index.js';
 import { capabilities, setNumThreads } from '../device.js';
 import { native } from '../binding.js';
 import type { Tensor } from '../tensor.js';
+import { BenchRun, benchSize } from './results.js';
+import type { BenchSize, FamilyBenchOptions } from './results.js';
 
 export interface AttentionBenchConfig {
   B: number;
@@ -19,15 +24,17 @@ export interface AttentionBenchConfig {
   causal: boolean;
 }
 
-export interface AttentionBenchOptions {
-  quick?: boolean;
-  threads?: number;
+export interface AttentionBenchOptions extends FamilyBenchOptions {
   /** Minimum seconds of timed work per measurement. */
   minSeconds?: number;
   configs?: AttentionBenchConfig[];
-  /** Also time the materialized (small-cache) schedule as an in-run baseline. */
+  decodeConfigs?: DecodeBenchConfig[];
+  /** Also time the materialized (small-cache) schedule as an in-run baseline (default: with `full`). */
   baseline?: boolean;
-  log?: (line: string) => void;
+  /** Run the dense forward/backward configurations (default true). */
+  dense?: boolean;
+  /** Run the decoding configurations (default true). */
+  decode?: boolean;
 }
 
 export interface AttentionBenchRecord {
@@ -53,12 +60,44 @@ export function randomFloat32(n: number, seed: number): Float32Array {
   return a;
 }
 
-export function defaultConfigs(quick: boolean): AttentionBenchConfig[] {
+/** The dense configurations of a size (true: the default/quick ones, false: full). */
+export function defaultConfigs(size: BenchSize | boolean): AttentionBenchConfig[] {
+  const z = typeof size === 'boolean' ? (size ? 'quick' : 'full') : size;
   const out: AttentionBenchConfig[] = [];
-  const Ns = quick ? [512, 2048] : [512, 1024, 2048, 4096];
-  const Ds = quick ? [64] : [64, 128];
+  if (z === 'tiny') {
+    for (const causal of [false, true]) out.push({ B: 1, H: 2, N: 128, D: 64, causal });
+    return out;
+  }
+  const Ns = z !== 'full' ? [512, 2048] : [512, 1024, 2048, 4096];
+  const Ds = z !== 'full' ? [64] : [64, 128];
   for (const D of Ds) for (const N of Ns) for (const causal of [false, true]) out.push({ B: 1, H: 8, N, D, causal });
   return out;
+}
+
+function minSecondsOf(opts: AttentionBenchOptions): number {
+  const size = benchSize(opts);
+  return opts.minSeconds ?? (size === 'tiny' ? 0.01 : size === 'full' ? 1.0 : 0.3);
+}
+
+/**
+ * `lemma bench attention`: the dense configurations (FMA peak and, with `baseline`, the
+ * materialized schedule measured in the same run), then decoding beside the K/V stream time.
+ */
+export async function runAttentionBench(opts: AttentionBenchOptions = {}): Promise<Array<AttentionBenchRecord | DecodeBenchRecord>> {
+  const size = benchSize(opts);
+  if (opts.threads !== undefined) setNumThreads(opts.threads);
+  const dense = opts.dense ?? true, decode = opts.decode ?? true;
+  const configs = dense ? opts.configs ?? defaultConfigs(size) : [];
+  const decodeConfigs = decode ? opts.decodeConfigs ?? defaultDecodeConfigs(size) : [];
+  const run = new BenchRun<AttentionBenchRecord | DecodeBenchRecord>(opts, configs.length + decodeConfigs.length + (dense ? 1 : 0), 'lemma bench attention');
+  if (dense) await denseBench(run, opts, configs);
+  if (decode) await decodeBench(run, opts, decodeConfigs);
+  return run.finish();
+}
+
+/** The dense forward/backward configurations alone. */
+export async function runDenseBench(opts: AttentionBenchOptions = {}): Promise<AttentionBenchRecord[]> {
+  return await runAttentionBench({ ...opts, decode: false }) as AttentionBenchRecord[];
 }
 
 /** Median time in ms of fn, repeated until minSeconds of work (at least 3 runs, after 1 warm-up). */
@@ -75,20 +114,20 @@ async function timeMs(fn: () => Promise<unknown>, minSeconds: number): Promise<n
   return times[Math.floor(times.length / 2)];
 }
 
-export async function runAttentionBench(opts: AttentionBenchOptions = {}): Promise<AttentionBenchRecord[]> {
-  const log = opts.log ?? ((line: string) => console.log(line));
-  const quick = opts.quick ?? false;
-  const minSeconds = opts.minSeconds ?? (quick ? 0.3 : 1.0);
-  if (opts.threads !== undefined) setNumThreads(opts.threads);
+async function denseBench(run: BenchRun<AttentionBenchRecord | DecodeBenchRecord>, opts: AttentionBenchOptions, configs: AttentionBenchConfig[]): Promise<void> {
+  const minSeconds = minSecondsOf(opts);
+  const size = benchSize(opts);
+  const baseline = opts.baseline ?? size === 'full';
   const caps = capabilities();
-  const peak = await native.fmaPeak(caps.threads, quick ? 0.3 : 1.0);
-  const records: AttentionBenchRecord[] = [];
-  for (const c of opts.configs ?? defaultConfigs(quick)) {
+  run.step('FMA peak');
+  const peak = await native.fmaPeak(caps.threads, size === 'tiny' ? 0.05 : size === 'full' ? 1.0 : 0.3);
+  for (const c of configs) {
+    run.step(`dense B${c.B} H${c.H} N${c.N} D${c.D}${c.causal ? ' causal' : ''}`);
     const shape = [c.B, c.H, c.N, c.D];
     const n = c.B * c.H * c.N * c.D;
     const mk = (seed: number): Tensor => ({ data: randomFloat32(n, seed), shape });
     const q = mk(1), k = mk(2), v = mk(3), dOut = mk(4);
-    const o = { causal: c.causal, device: 'cpu' as const, algorithm: 'flash' as const };
+    const o = { causal: c.causal, device: 'cpu' as const, algorithm: 'flash' as const, signal: opts.signal };
     const fwd = await attention.forward(q, k, v, o);
     const fwdMs = await timeMs(() => attention.forward(q, k, v, o), minSeconds);
     const bwdMs = await timeMs(() => attention.backward({ q, k, v, out: fwd.out, lse: fwd.lse, dOut }, o), minSeconds);
@@ -106,7 +145,7 @@ export async function runAttentionBench(opts: AttentionBenchOptions = {}): Promi
       fwdPctPeak: round((100 * gf(fwdFlops, fwdMs)) / peak), bwdPctPeak: round((100 * gf(2.5 * fwdFlops, bwdMs)) / peak),
       fwdBwdPctPeak: round((100 * gf(3.5 * fwdFlops, fwdBwdMs)) / peak),
     };
-    if (opts.baseline) {
+    if (baseline) {
       const m = { ...o, algorithm: 'materialized' as const };
       const mf = await timeMs(() => attention.forward(q, k, v, m), minSeconds);
       const mb = await timeMs(() => attention.backward({ q, k, v, out: fwd.out, lse: fwd.lse, dOut }, m), minSeconds);
@@ -115,10 +154,8 @@ export async function runAttentionBench(opts: AttentionBenchOptions = {}): Promi
       r.flashVsMaterializedFwd = round(mf / fwdMs);
       r.flashVsMaterializedBwd = round(mb / bwdMs);
     }
-    records.push(r);
-    log(JSON.stringify(r));
+    run.emit(r);
   }
-  return records;
 }
 
 /** A decoding configuration: M new query rows per head against Nk cached keys. */
@@ -141,8 +178,11 @@ export interface DecodeBenchRecord {
   fwdGflops: number;
 }
 
-export function defaultDecodeConfigs(quick: boolean): DecodeBenchConfig[] {
-  const Nk = quick ? 65536 : 262144;
+/** The decoding configurations of a size (true: the default/quick ones, false: full). */
+export function defaultDecodeConfigs(size: BenchSize | boolean): DecodeBenchConfig[] {
+  const z = typeof size === 'boolean' ? (size ? 'quick' : 'full') : size;
+  if (z === 'tiny') return [{ Hq: 1, Hkv: 1, M: 1, Nk: 4096, D: 64 }, { Hq: 4, Hkv: 1, M: 4, Nk: 4096, D: 64 }];
+  const Nk = z !== 'full' ? 65536 : 262144;
   return [
     { Hq: 1, Hkv: 1, M: 1, Nk, D: 128 },
     { Hq: 1, Hkv: 1, M: 16, Nk, D: 128 },
@@ -171,15 +211,15 @@ function timeSyncMs(fn: () => unknown, minSeconds: number): number {
  * native read loop), interleaved in the same run. fwdOverStream near 1 means the decode step is
  * memory-bound, as it should be.
  */
-export async function runDecodeBench(opts: AttentionBenchOptions & { decodeConfigs?: DecodeBenchConfig[] } = {}):
-  Promise<DecodeBenchRecord[]> {
-  const log = opts.log ?? ((line: string) => console.log(line));
-  const quick = opts.quick ?? false;
-  const minSeconds = opts.minSeconds ?? (quick ? 0.3 : 1.0);
-  if (opts.threads !== undefined) setNumThreads(opts.threads);
+export async function runDecodeBench(opts: AttentionBenchOptions = {}): Promise<DecodeBenchRecord[]> {
+  return await runAttentionBench({ ...opts, dense: false }) as DecodeBenchRecord[];
+}
+
+async function decodeBench(run: BenchRun<AttentionBenchRecord | DecodeBenchRecord>, opts: AttentionBenchOptions, configs: DecodeBenchConfig[]): Promise<void> {
+  const minSeconds = minSecondsOf(opts);
   const caps = capabilities();
-  const records: DecodeBenchRecord[] = [];
-  for (const c of opts.decodeConfigs ?? defaultDecodeConfigs(quick)) {
+  for (const c of configs) {
+    run.step(`decode Hq${c.Hq} Hkv${c.Hkv} M${c.M} Nk${c.Nk} D${c.D}`);
     const q: Tensor = { data: randomFloat32(c.Hq * c.M * c.D, 1), shape: [1, c.Hq, c.M, c.D] };
     const k: Tensor = { data: randomFloat32(c.Hkv * c.Nk * c.D, 2), shape: [1, c.Hkv, c.Nk, c.D] };
     const v: Tensor = { data: randomFloat32(c.Hkv * c.Nk * c.D, 3), shape: [1, c.Hkv, c.Nk, c.D] };
@@ -189,6 +229,7 @@ export async function runDecodeBench(opts: AttentionBenchOptions & { decodeConfi
     // Alternate the three measurements so a noisy neighbour hits them alike.
     const stream: number[] = [], f: number[] = [], b: number[] = [];
     for (let round = 0; round < 3; round++) {
+      run.check();
       stream.push(timeSyncMs(() => native.streamRead([k.data, v.data]), minSeconds / 3));
       f.push(timeSyncMs(() => attention.forwardSync(q, k, v, o), minSeconds / 3));
       b.push(timeSyncMs(() => attention.backwardSync({ q, k, v, out: fwd.out, lse: fwd.lse, dOut }, o), minSeconds / 3));
@@ -202,10 +243,8 @@ export async function runDecodeBench(opts: AttentionBenchOptions & { decodeConfi
       fwdOverStream: round(fwdMs / streamMs), bwdOverStream: round(bwdMs / streamMs),
       fwdGflops: round((4 * c.Hq * c.M * c.Nk * c.D) / (fwdMs * 1e6)),
     };
-    records.push(r);
-    log(JSON.stringify(r));
+    run.emit(r);
   }
-  return records;
 }
 
 function round(x: number): number {

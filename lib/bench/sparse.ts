@@ -1,5 +1,6 @@
 /**
- * The sparse attention benchmark behind `npm run bench:sparse` (bench/node/sparse.bench.ts), and
+ * The sparse attention benchmark behind `lemma bench sparse` and `npm run bench:sparse`
+ * (bench/node/sparse.bench.ts; default size = the script's --quick), and
  * the synthetic data it (and test/2x.sparse-*) use. One JSON line per configuration.
  *
  * Data (all seeded):
@@ -22,6 +23,8 @@ import type { Tensor } from '../tensor.js';
 import { keyIndex } from '../sparse/index.js';
 import type { AttendOptions, KeyIndex } from '../sparse/index.js';
 import { normals, uniforms } from '../random.js';
+import { BenchRun, benchSize } from './results.js';
+import type { BenchSize, FamilyBenchOptions } from './results.js';
 
 /** Seeded standard normals (Box–Muller) as fp32. */
 export function gaussian32(n: number, seed: number, sigma = 1): Float32Array {
@@ -135,17 +138,26 @@ export interface SparseBenchRecord extends SparseBenchConfig {
   peakedFallbackRows: number; peakedMaxBound: number; peakedErr: number;
 }
 
-export interface SparseBenchOptions {
-  quick?: boolean;
-  threads?: number;
+export interface SparseBenchOptions extends FamilyBenchOptions {
   minSeconds?: number;
   configs?: SparseBenchConfig[];
   /** Largest N to run (the full list goes to 1M). */
   maxN?: number;
-  log?: (line: string) => void;
 }
 
-export function defaultSparseConfigs(quick: boolean, maxN = Infinity): SparseBenchConfig[] {
+/**
+ * The configurations of a size (true: the default/quick ones — N ∈ {16k, 64k}, prefill 4k —,
+ * false: full — N up to 1M, prefill up to 16k).
+ */
+export function defaultSparseConfigs(size: BenchSize | boolean, maxN = Infinity): SparseBenchConfig[] {
+  const z = typeof size === 'boolean' ? (size ? 'quick' : 'full') : size;
+  if (z === 'tiny') {
+    return [
+      { phase: 'decode', kind: 'clustered', B: 1, Hq: 1, Hkv: 1, M: 4, N: 2048, D: 32, causal: false },
+      { phase: 'prefill', kind: 'gaussian', B: 1, Hq: 1, Hkv: 1, M: 256, N: 256, D: 32, causal: true },
+    ].filter((c) => c.N <= maxN) as SparseBenchConfig[];
+  }
+  const quick = z !== 'full';
   const out: SparseBenchConfig[] = [];
   const Ns = (quick ? [16384, 65536] : [16384, 65536, 262144, 1048576]).filter((n) => n <= maxN);
   for (const kind of ['clustered', 'gaussian'] as const) {
@@ -166,13 +178,14 @@ export function defaultSparseConfigs(quick: boolean, maxN = Infinity): SparseBen
  * warm-up round) until minSeconds have passed and at least 5 rounds ran: on a shared, noisy
  * machine the variants then see the same conditions, so their ratios are meaningful.
  */
-async function timeAll(fns: Record<string, () => Promise<unknown>>, minSeconds: number, maxRounds = 25): Promise<Record<string, number>> {
+async function timeAll(fns: Record<string, () => Promise<unknown>>, minSeconds: number, maxRounds = 25, run?: { check(): void }): Promise<Record<string, number>> {
   const names = Object.keys(fns);
   for (const n of names) await fns[n]();
   const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   const start = performance.now();
   let rounds = 0;
   while (rounds < 5 || (performance.now() - start < minSeconds * 1000 * names.length && rounds < maxRounds)) {
+    run?.check();
     for (const n of names) {
       const t0 = performance.now();
       await fns[n]();
@@ -212,13 +225,14 @@ function sampledError(index: KeyIndex, q: Tensor, k: Float32Array, v: Float32Arr
 }
 
 export async function runSparseBench(opts: SparseBenchOptions = {}): Promise<SparseBenchRecord[]> {
-  const log = opts.log ?? ((line: string) => console.log(line));
-  const quick = opts.quick ?? false;
-  const minSeconds = opts.minSeconds ?? (quick ? 0.2 : 0.6);
+  const size = benchSize(opts);
+  const minSeconds = opts.minSeconds ?? (size === 'tiny' ? 0.01 : size === 'full' ? 0.6 : 0.2);
   if (opts.threads !== undefined) setNumThreads(opts.threads);
   const caps = capabilities();
-  const records: SparseBenchRecord[] = [];
-  for (const c of opts.configs ?? defaultSparseConfigs(quick, opts.maxN)) {
+  const configs = opts.configs ?? defaultSparseConfigs(size, opts.maxN);
+  const run = new BenchRun<SparseBenchRecord>(opts, configs.length, 'lemma bench sparse');
+  for (const c of configs) {
+    run.step(`${c.phase} ${c.kind} N${c.N} M${c.M} D${c.D}`);
     const nk = c.B * c.Hkv * c.N * c.D;
     const kd = c.kind === 'clustered' ? clusteredKeys(c.B * c.Hkv, c.N, c.D, 11) : gaussian32(nk, 11);
     const vd = gaussian32(nk, 12);
@@ -257,7 +271,7 @@ export async function runSparseBench(opts: SparseBenchOptions = {}): Promise<Spa
         softmax: () => index.attend(q, smFixed),
         peaked: () => index.attend(qPeak, pkFixed),
         peakedDense: () => attention.forward(qPeak, k, v, dense),
-      }, minSeconds);
+      }, minSeconds, 25, run);
       const reluErr = sampledError(index, q, kd, vd, c, first.out.data, first.stats.threshold, 'relu');
       const softmaxErr = sampledError(index, q, kd, vd, c, sm.out.data, sm.stats.threshold, 'softmax-full');
       const peakedErr = sampledError(index, qPeak, kd, vd, c, pk.out.data, pk.stats.threshold, 'softmax-full');
@@ -279,13 +293,12 @@ export async function runSparseBench(opts: SparseBenchOptions = {}): Promise<Spa
         peakedKeyFraction: round(pk.stats.keyFraction, 4), peakedFallbackRows: pk.stats.fallbackRows + pk.stats.denseRows,
         peakedMaxBound: maxOf(pk.stats.errorBound), peakedErr: Number(peakedErr.toExponential(2)),
       };
-      records.push(r);
-      log(JSON.stringify(r));
+      run.emit(r);
     } finally {
       index.dispose();
     }
   }
-  return records;
+  return run.finish();
 }
 
 function round(x: number, digits = 2): number {

@@ -96,9 +96,10 @@ async function sampleAction(opts: Options): Promise<void> {
   const meanAcc = acc.reduce((s, x) => s + x, 0) / acc.length;
   const essMin = Math.min(...ess);
   const rhatMax = Math.max(...rhat);
+  const warnings = mixingWarnings(C, opts.steps, essMin, rhatMax);
   if (opts.json) {
     printJson({
-      chains: C, kept, d, steps: opts.steps, stepsDone: r.stepsDone, acceptance: acc, meanAcceptance: meanAcc, ess, essMin, rhat, rhatMax,
+      chains: C, kept, d, steps: opts.steps, stepsDone: r.stepsDone, acceptance: acc, meanAcceptance: meanAcc, ess, essMin, rhat, rhatMax, warnings,
       seed: r.seed, device: r.device, kernel: r.kernel, stepsPerSecond: r.stepsPerSecond, ms: Math.round(ms * 1000) / 1000, outFile: opts.out ?? null,
     }, true);
     return;
@@ -107,6 +108,30 @@ async function sampleAction(opts: Options): Promise<void> {
   process.stdout.write(`dikin walk in d = ${d}: ${C} chains x ${kept} samples (${r.stepsDone} steps each) on ${r.device} (${r.kernel}) in ${(ms / 1000).toFixed(2)} s, seed ${r.seed}\n` +
     `acceptance ${f(meanAcc, 3)} (chains ${f(Math.min(...acc), 3)} to ${f(Math.max(...acc), 3)}); ESS min ${f(essMin, 0)} of ${C * kept}; R-hat max ${f(rhatMax, 3)}\n` +
     (opts.out !== undefined ? `wrote ${opts.out}\n` : ''));
+  for (const w of warnings) process.stderr.write(`lemma: warning: ${w}\n`);
+}
+
+/** Targets the common MCMC practice (as PyMC and Stan report it): R-hat at most 1.01 and an ESS of at least 100 per chain. */
+export const RHAT_MAX = 1.01;
+export const ESS_PER_CHAIN_MIN = 100;
+
+/**
+ * The chains' mixing, judged by the usual diagnostics thresholds: one sentence per failed check
+ * and, from the ESS reached per step, about how many --steps would reach the ESS target. Dikin
+ * walks take many steps per independent sample near corners (an ESS of a few hundred in 4,000
+ * draws on a square is typical), so a short run is flagged rather than reported as if it were done.
+ */
+export function mixingWarnings(chains: number, steps: number, essMin: number, rhatMax: number): string[] {
+  const out: string[] = [];
+  const target = ESS_PER_CHAIN_MIN * chains;
+  if (Number.isFinite(rhatMax) && rhatMax > RHAT_MAX) out.push(`R-hat max ${rhatMax.toFixed(3)} > ${RHAT_MAX}: the chains have not mixed`);
+  if (!Number.isFinite(essMin) || essMin < target) {
+    const need = Number.isFinite(essMin) && essMin > 0 ? Math.ceil((steps * target) / essMin) : NaN;
+    const round = (n: number) => { const p = 10 ** Math.max(0, Math.floor(Math.log10(n)) - 1); return Math.ceil(n / p) * p; };
+    out.push(`ESS min ${Number.isFinite(essMin) ? essMin.toFixed(0) : 'n/a'} < ${target} (${ESS_PER_CHAIN_MIN} per chain)` +
+      (Number.isFinite(need) ? `: about --steps ${round(need)} would reach it` : ': run more --steps'));
+  }
+  return out;
 }
 
 export function registerSample(program: Command, cm: Commander): void {
