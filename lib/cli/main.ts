@@ -2,11 +2,14 @@
  * The `lemma` command line, on commander. One file per command under commands/; shared option
  * parsers and the Ctrl-C helper in shared.ts; the progress bar in progress.ts.
  *   lemma info [--json]
- *   lemma bench attention [--quick] [--threads N] [--baseline]
+ *   lemma bench [--quick] [--only F,G] [--out DIR] [--json]   (the quick suite: npm start)
+ *   lemma bench <family> [--full] [--threads N] [--out FILE] [--no-progress]
  *   lemma attention --q q.npy --k k.npy --v v.npy [--out out.npy] [--lse lse.npy] [--causal] ...
  *   lemma subleq run <program.asm> [--steps N] [--trace every|end] [--json]
  *   lemma sample (--polytope p.json | --A A.npy --b b.npy) [--chains C] [--steps N] [--out f.npy|f.csv]
  *   lemma game machine-penalty [--per-condition N] [--seed S] [--json] [--out DIR]
+ *   lemma kde build|query|release ...   (private L1 KDE: commands/kde.ts)
+ *   lemma loop certify|enumerate ...    (looped-network fixed points: commands/loop.ts)
  * Exit codes: 0 ok, 1 runtime failure, 2 usage, 130 interrupted (see EXIT_CODES_HELP).
  * The native addon is loaded only by the commands that need it (each imports the library inside
  * its action), so `lemma game` and every --help run on pure TypeScript.
@@ -21,6 +24,8 @@ import { registerAttention } from './commands/attention.js';
 import { registerSubleq } from './commands/subleq.js';
 import { registerGame } from './commands/game.js';
 import { registerSample } from './commands/sample.js';
+import { registerKde } from './commands/kde.js';
+import { registerLoop } from './commands/loop.js';
 
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -63,6 +68,8 @@ export function buildProgram(cm: Commander): Command {
   registerAttention(program, cm);
   registerSubleq(program, cm);
   registerSample(program, cm);
+  registerKde(program, cm);
+  registerLoop(program, cm);
   registerGame(program, cm);
   // --version on every command too (commander puts it on the root only).
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
