@@ -1,23 +1,7 @@
 /**
- * What the Node benchmarks share besides results.ts: a wall-clock timer and one SVG line chart
- * (series of points, linear or log axes, legend on the right) for the committed result charts.
+ * One SVG line chart (series of points, linear or log axes, legend on the right) for the committed
+ * result charts of the Node benchmarks (the timers are in lib/bench/results.ts).
  */
-import { performance } from 'node:perf_hooks';
-
-/** Mean milliseconds per call of fn, repeated until `minMs` have passed (after one warm-up call when asked). */
-export function timeIt(fn: () => void, minMs = 300, warmUp = false): number {
-  if (warmUp) fn();
-  let reps = 0;
-  const t0 = performance.now();
-  let el = 0;
-  do {
-    fn();
-    reps++;
-    el = performance.now() - t0;
-  } while (el < minMs);
-  return el / reps;
-}
-
 export interface Series {
   name: string;
   colour: string;
