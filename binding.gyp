@@ -51,7 +51,8 @@
         "native/napi/poly_attention_binding.cc",
         "native/napi/polytope_binding.cc",
         "native/napi/looped_binding.cc",
-        "native/napi/subleq_binding.cc"
+        "native/napi/subleq_binding.cc",
+        "native/napi/nn_binding.cc"
       ],
       "include_dirs": ["native"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

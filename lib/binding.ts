@@ -72,6 +72,9 @@ export interface NativeDpParams {
 /** An opaque, type-tagged native handle to a device buffer. */
 export type DeviceHandle = { readonly __deviceHandle: unique symbol };
 
+/** One layer of lemma.nn.attentionStack on the GPU: d = H·Dh, m the MLP width. */
+export interface NativeNnLayerParams { B: number; N: number; H: number; Dh: number; m: number; causal: boolean }
+
 /** What the emulated CUDA device reports (cuda/emulate/control.h). */
 export interface NativeEmulatorInfo {
   major: number; minor: number; family: string; smemOptin: number;
@@ -168,6 +171,11 @@ export interface Native {
   cudaFree(h: DeviceHandle): void;
   cudaSynchronize(): Promise<void>;
   cudaEmulator?: NativeCudaEmulator;
+  /** lemma.nn.attentionStack on the GPU (native/napi/nn_binding.cc; optional: absent in addons built before it). */
+  nnLayerForwardCuda?(bufs: DeviceHandle[], p: NativeNnLayerParams): Promise<void>;
+  nnLayerBackwardCuda?(bufs: DeviceHandle[], p: NativeNnLayerParams): Promise<void>;
+  nnAdamCuda?(params: DeviceHandle[], grads: DeviceHandle[], m: DeviceHandle[], v: DeviceHandle[],
+    hp: { lr: number; beta1: number; beta2: number; eps: number; c1: number; c2: number }): Promise<void>;
   capabilities(): NativeCapabilities;
   setNumThreads(n: number): number;
   setSimdLevel(level: string): string;

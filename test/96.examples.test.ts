@@ -84,7 +84,7 @@ test('train --small: the loss falls below the stated level within the stated ste
   const file = path.join(tmp, 'copy.safetensors');
   const r = runScript('examples/train-transformer/train.ts', '--out', file);
   t.is(r.code, 0, r.out);
-  t.true(r.out.includes(realGpu ? 'no CUDA path' : 'no GPU: CPU only'), r.out);
+  t.true(r.out.includes(realGpu ? 'the stack trains on the GPU' : 'no GPU: CPU only'), r.out);
   const m = /fell below ([\d.]+) at step (\d+) \(limit (\d+)\)/.exec(r.out);
   t.truthy(m, r.out);
   t.is(Number(m![1]), train.SMALL.target);

@@ -10,13 +10,16 @@
  * Model: token embedding E [V, d] + learned position embedding P [N, d] → the stack → logits
  * y·W_out + b_out [V]. The embeddings, the output layer, the cross-entropy and Adam are here in
  * TypeScript (with their gradients by hand; the test checks them against finite differences);
- * the stack's forward and backward are lemma's. lemma.nn stacks run on the CPU (they have no CUDA
- * path): on a GPU machine this script still trains on the CPU and says so; the GPU training-loop
- * pattern with device tensors is examples/device-tensors/loop.ts.
+ * the stack's forward and backward are lemma's. On a machine with a real GPU the stack runs on it
+ * (`device: 'cuda'`): its weights, activations, gradients and Adam moments stay in GPU memory and
+ * Adam updates them there (stack.adamStep); only the activations y and dy, and dx, cross to the
+ * host each step, for the TypeScript embeddings, output layer and loss. Elsewhere (and with
+ * --cpu) it trains on the CPU.
  *
  *   node --import tsx examples/train-transformer/train.ts            # V 16, K 16, 2 layers, 4 heads, dModel 32, batch 32
  *   node --import tsx examples/train-transformer/train.ts --small    # V 6, K 5, 1 layer, 2 heads, dModel 32, batch 16 (test/96)
  *   ... [--out weights.safetensors]                                   # default: os.tmpdir()
+ *   ... [--cpu]                                                       # the CPU even when a GPU is present
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -73,17 +76,26 @@ export class CopyModel {
   readonly N: number;
   readonly K: number;
   readonly d: number;
+  /** The stack on the CPU (null when it lives on the GPU). */
   readonly stack: lemma.nn.AttentionStack<Arr>;
+  /** The stack on the GPU (device 'cuda'; null on the CPU). */
+  readonly deviceStack: lemma.nn.DeviceAttentionStack | null = null;
   /** TypeScript-side parameters: E [V, d], P [N, d], Wout [d, V], bout [V]. */
   readonly own: Record<'E' | 'P' | 'Wout' | 'bout', lemma.Tensor<Arr>>;
 
-  constructor(cfg: TrainConfig) {
+  constructor(cfg: TrainConfig, device: 'cpu' | 'cuda' = 'cpu') {
     this.V = cfg.vocab;
     this.K = cfg.half;
     this.N = 2 * cfg.half;
     this.d = cfg.dModel;
     const f64 = cfg.dtype === 'float64';
-    this.stack = lemma.nn.attentionStack<Arr>({ layers: cfg.layers, heads: cfg.heads, dModel: cfg.dModel, causal: true, dtype: cfg.dtype ?? 'float32', seed: cfg.seed });
+    const stackOptions = { layers: cfg.layers, heads: cfg.heads, dModel: cfg.dModel, causal: true, dtype: cfg.dtype ?? 'float32', seed: cfg.seed } as const;
+    if (device === 'cuda') {
+      this.deviceStack = lemma.nn.attentionStack({ ...stackOptions, device: 'cuda' });
+      this.stack = null as unknown as lemma.nn.AttentionStack<Arr>;
+    } else {
+      this.stack = lemma.nn.attentionStack<Arr>(stackOptions);
+    }
     const rand = rng(cfg.seed + 1000);
     const make = (shape: number[], std: number): lemma.Tensor<Arr> => {
       const n = shape.reduce((a, b) => a * b, 1);
@@ -96,20 +108,40 @@ export class CopyModel {
     this.own = { E: make([this.V, d], 1), P: make([this.N, d], 1), Wout: make([d, this.V], 1 / Math.sqrt(d)), bout: make([this.V], 0) };
   }
 
-  /** Every parameter, by name (stack weights as `layer{l}.{name}`): the tensors themselves, updated in place. */
+  /**
+   * Every host parameter, by name (stack weights as `layer{l}.{name}`): the tensors themselves,
+   * updated in place. With the stack on the GPU: the TypeScript-side parameters only.
+   */
   params(): Record<string, lemma.Tensor<Arr>> {
     const out: Record<string, lemma.Tensor<Arr>> = { ...this.own };
+    if (this.deviceStack) return out;
     this.stack.weights.forEach((w, l) => {
       for (const [k, t] of Object.entries(w)) out[`layer${l}.${k}`] = t;
     });
     return out;
   }
 
+  /** Every parameter on the host (the GPU stack's weights copied back): for saving. */
+  async hostParams(): Promise<Record<string, lemma.Tensor<Arr>>> {
+    const out = this.params();
+    if (this.deviceStack) {
+      (await this.deviceStack.weightsToHost()).forEach((w, l) => {
+        for (const [k, t] of Object.entries(w)) out[`layer${l}.${k}`] = t;
+      });
+    }
+    return out;
+  }
+
+  dispose(): void {
+    this.deviceStack?.dispose();
+    this.stack?.dispose();
+  }
+
   /**
    * Mean cross-entropy over the K predicted positions of every sequence and, with `grads`, the
    * gradient of every parameter (same names as params()).
    */
-  async loss(tokens: Int32Array, B: number, grads = true): Promise<{ loss: number; accuracy: number; grads: Record<string, Arr> }> {
+  async loss(tokens: Int32Array, B: number, grads = true): Promise<{ loss: number; accuracy: number; grads: Record<string, Arr>; deviceGrads?: lemma.nn.DeviceStackGradients }> {
     const { V, N, K, d } = this;
     const { E, P, Wout, bout } = this.own;
     const f64 = E.data instanceof Float64Array;
@@ -122,7 +154,17 @@ export class CopyModel {
         for (let j = 0; j < d; j++) x[o + j] = E.data[tok * d + j] + P.data[n * d + j];
       }
     }
-    const { y, tape } = await this.stack.forward({ data: x, shape: [B, N, d] });
+    const dev = this.deviceStack;
+    let y: lemma.Tensor<Arr>, tape: lemma.nn.StackTape | null = null, deviceTape: lemma.nn.DeviceStackTape | null = null;
+    if (dev) {
+      // GPU: x is uploaded; y comes back for the TypeScript output layer (the tape stays there).
+      const f = await dev.forward({ data: x as Float32Array, shape: [B, N, d] });
+      y = (await f.y.toHost()) as lemma.Tensor<Arr>;
+      f.y.dispose();
+      deviceTape = f.tape;
+    } else {
+      ({ y, tape } = await this.stack.forward({ data: x, shape: [B, N, d] }));
+    }
     // logits at the predicted positions p = K-1 .. 2K-2; target the token at p + 1.
     const count = B * K;
     const dy = alloc(B * N * d);
@@ -156,7 +198,25 @@ export class CopyModel {
       }
     }
     const out: Record<string, Arr> = {};
-    if (grads) {
+    let deviceGrads: lemma.nn.DeviceStackGradients | undefined;
+    if (grads && dev && deviceTape) {
+      deviceGrads = await dev.backward(deviceTape, { data: dy as Float32Array, shape: [B, N, d] });
+      deviceTape.dispose();
+      const dx = await deviceGrads.dx.toHost();
+      const dE = alloc(V * d), dP = alloc(N * d);
+      for (let b = 0; b < B; b++) {
+        for (let n = 0; n < N; n++) {
+          const tok = tokens[b * N + n], o = (b * N + n) * d;
+          for (let j = 0; j < d; j++) {
+            dE[tok * d + j] += dx.data[o + j];
+            dP[n * d + j] += dx.data[o + j];
+          }
+        }
+      }
+      Object.assign(out, { E: dE, P: dP, Wout: dWout, bout: dbout });
+    } else if (dev) {
+      deviceTape?.dispose();
+    } else if (grads && tape) {
       const { dx, layers } = await this.stack.backward(tape, { data: dy, shape: [B, N, d] });
       const dE = alloc(V * d), dP = alloc(N * d);
       for (let b = 0; b < B; b++) {
@@ -173,7 +233,7 @@ export class CopyModel {
         for (const [k, t] of Object.entries(w)) out[`layer${l}.${k}`] = t.data;
       });
     }
-    return { loss: loss / count, accuracy: correct / count, grads: out };
+    return { loss: loss / count, accuracy: correct / count, grads: out, deviceGrads };
   }
 }
 
@@ -216,8 +276,9 @@ export interface TrainResult {
   model: CopyModel;
 }
 
-export async function train(cfg: TrainConfig, log: (line: string) => void = () => {}): Promise<TrainResult> {
-  const model = new CopyModel(cfg);
+/** device 'cuda': the stack on the GPU (a usable GPU needed; main() asks for it only on a real one). */
+export async function train(cfg: TrainConfig, log: (line: string) => void = () => {}, device: 'cpu' | 'cuda' = 'cpu'): Promise<TrainResult> {
+  const model = new CopyModel(cfg, device);
   const opt = new Adam(cfg.lr);
   const rand = rng(cfg.seed);
   const losses: number[] = [];
@@ -225,16 +286,22 @@ export async function train(cfg: TrainConfig, log: (line: string) => void = () =
   const t0 = performance.now();
   for (let step = 1; step <= cfg.maxSteps; step++) {
     const tokens = copyBatch(cfg.batch, cfg.half, cfg.vocab, rand);
-    const { loss, accuracy, grads } = await model.loss(tokens, cfg.batch);
+    const { loss, accuracy, grads, deviceGrads } = await model.loss(tokens, cfg.batch);
     losses.push(loss);
     const mean10 = step >= 10 ? losses.slice(-10).reduce((a, b) => a + b, 0) / 10 : Infinity;
     if (step === 1 || step % 25 === 0) log(`step ${String(step).padStart(4)}  loss ${loss.toFixed(4)}  mean of last 10 ${step >= 10 ? mean10.toFixed(4) : "—"}  accuracy ${(100 * accuracy).toFixed(1)} %  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     if (mean10 < cfg.target) {
       reachedAt = step;
       log(`step ${String(step).padStart(4)}  mean loss of the last 10 steps ${mean10.toFixed(4)} < ${cfg.target}: stop`);
+      deviceGrads?.dispose();
       break;
     }
     opt.step(model.params(), grads);
+    if (deviceGrads && model.deviceStack) {
+      // The stack's Adam step on the GPU, same hyperparameters and step count as opt's.
+      await model.deviceStack.adamStep(deviceGrads.layers, { lr: opt.lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps });
+      deviceGrads.dispose();
+    }
   }
   const seconds = (performance.now() - t0) / 1000;
   const held = await model.loss(copyBatch(256, cfg.half, cfg.vocab, rng(cfg.seed + 77)), 256, false);
@@ -243,7 +310,7 @@ export async function train(cfg: TrainConfig, log: (line: string) => void = () =
 
 /** The weights as safetensors: every parameter under its params() name, the config as metadata. */
 export async function save(file: string, model: CopyModel, cfg: TrainConfig): Promise<void> {
-  const tensors: Record<string, lemma.Tensor<Arr>> = model.params();
+  const tensors: Record<string, lemma.Tensor<Arr>> = await model.hostParams();
   const meta: Record<string, string> = {};
   for (const [k, v] of Object.entries(cfg)) meta[k] = String(v);
   await lemma.io.writeSafetensors(file, tensors, meta);
@@ -273,11 +340,15 @@ async function main(): Promise<void> {
   const outAt = args.indexOf('--out');
   const file = outAt >= 0 ? args[outAt + 1] : path.join(os.tmpdir(), `lemma-copy-${args.includes('--small') ? 'small' : 'full'}.safetensors`);
   const caps = lemma.capabilities();
-  if (lemma.cudaAvailable() && !caps.cuda.emulated) console.log('a GPU is present, but lemma.nn stacks have no CUDA path: training on the CPU (see examples/device-tensors for device tensors)');
+  // The emulated device (a test build) is never used here: only a real GPU.
+  const realGpu = lemma.cudaAvailable() && !caps.cuda.emulated;
+  const device = realGpu && !args.includes('--cpu') ? 'cuda' : 'cpu';
+  if (device === 'cuda') console.log(`GPU: ${caps.cuda.devices[0]?.name ?? 'CUDA device'}: the stack trains on the GPU (weights, activations, gradients and Adam on the device; embeddings, output layer and loss in TypeScript)`);
+  else if (realGpu) console.log('a GPU is present; --cpu: training on the CPU');
   else console.log('no GPU: CPU only');
   console.log(`copy task: ${cfg.half} tokens from a vocabulary of ${cfg.vocab}, then the same ${cfg.half} again (N = ${2 * cfg.half}); chance loss ln ${cfg.vocab} = ${Math.log(cfg.vocab).toFixed(3)}`);
   console.log(`model: ${cfg.layers} layer(s), ${cfg.heads} heads, dModel ${cfg.dModel}, causal exact attention; Adam lr ${cfg.lr}, batch ${cfg.batch}, seed ${cfg.seed}, ${lemma.capabilities().threads} threads`);
-  const r = await train(cfg, console.log);
+  const r = await train(cfg, console.log, device);
   if (r.reachedAt === null) {
     console.log(`the mean loss of 10 steps did not fall below ${cfg.target} within ${cfg.maxSteps} steps (last ${r.losses[r.losses.length - 1].toFixed(4)})`);
     process.exitCode = 1;
@@ -286,6 +357,7 @@ async function main(): Promise<void> {
   }
   console.log(`held-out batch of 256: loss ${r.heldOut.loss.toFixed(4)}, accuracy ${(100 * r.heldOut.accuracy).toFixed(1)} %`);
   await save(file, r.model, cfg);
+  r.model.dispose();
   console.log(`weights: ${file}`);
 }
 

@@ -20,26 +20,11 @@ import { normals } from '../random.js';
 import { checkTensor } from '../tensor.js';
 import type { Tensor } from '../tensor.js';
 import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions, expected } from '../validation/index.js';
-import { checkKnownKeys, throwIfAborted } from '../validation/options.js';
-import { LONG_WORK_OPTIONS, checkLongWork } from '../long-work.js';
+import { checkKnownKeys } from '../validation/options.js';
 import type { LongWorkOptions } from '../long-work.js';
-
-
-/** Signal and progress of a layer-by-layer pass: step() before each layer and once at the end. */
-function layerWork(options: unknown, what: string, total: number): { step: () => void } {
-  const o = checkOptions(options, 'options');
-  checkKnownKeys(o, 'options', LONG_WORK_OPTIONS);
-  const { signal, onProgress } = checkLongWork(o);
-  const t0 = performance.now();
-  let done = -1;
-  return {
-    step: () => {
-      throwIfAborted(signal, what);
-      done++;
-      if (done > 0) onProgress?.({ done, total, fraction: done / total, elapsedSeconds: (performance.now() - t0) / 1000 });
-    },
-  };
-}
+import { chooseDevice, cpuOnly } from '../device.js';
+import type { Device } from '../device.js';
+import { DeviceAttentionStack, layerWork } from './attention-stack-device.js';
 
 export interface AttentionStackOptions {
   /** Number of layers, 1..64. */
@@ -62,6 +47,12 @@ export interface AttentionStackOptions {
   dtype?: 'float32' | 'float64';
   /** Seed of the initial weights. Default 0. */
   seed?: number;
+  /**
+   * 'auto' (default) | 'cpu' | 'cuda'. 'cuda' builds the stack on the GPU (a
+   * {@link DeviceAttentionStack}: float32, exact attention; ERR_CUDA_UNAVAILABLE without a usable
+   * GPU). A stack is built before it sees data, so 'auto' always means the CPU.
+   */
+  device?: Device;
 }
 
 /** One layer's weights (or their gradients). */
@@ -182,7 +173,8 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
 
   constructor(options: AttentionStackOptions) {
     const o = checkOptions(options, 'options');
-    checkKnownKeys(o, 'options', ['layers', 'heads', 'dModel', 'mlp', 'causal', 'attention', 'degree', 'maxBeta', 'dtype', 'seed']);
+    checkKnownKeys(o, 'options', ['layers', 'heads', 'dModel', 'mlp', 'causal', 'attention', 'degree', 'maxBeta', 'dtype', 'seed', 'device']);
+    if (o.device !== undefined) cpuOnly(o.device, 'options.device', 'new AttentionStack() builds the CPU stack; use lemma.nn.attentionStack() for the GPU');
     this.layers = checkInteger(o.layers, 'options.layers', 1, 64);
     this.heads = checkInteger(o.heads, 'options.heads', 1, 256);
     this.dModel = checkInteger(o.dModel, 'options.dModel', 1, 4096);
@@ -377,16 +369,49 @@ export class AttentionStack<A extends FloatArray = FloatArray> {
 /**
  * A stack of `layers` transformer layers (multi-head attention with residual, residual GELU MLP)
  * with exact or polynomial attention, seeded weights and a hand-written backward pass.
- * @param options layers, heads, dModel, mlp, causal, attention ('exact' | 'poly'), degree, maxBeta, dtype, seed
- * @returns an {@link AttentionStack}: `forward(x)`, `backward(tape, dy)`, `weights`, `dispose()`
- * @throws TypeError / RangeError for bad options
+ * @param options layers, heads, dModel, mlp, causal, attention ('exact' | 'poly'), degree, maxBeta, dtype, seed,
+ *   device ('auto' (default: the CPU) | 'cpu' | 'cuda')
+ * @returns an {@link AttentionStack}: `forward(x)`, `backward(tape, dy)`, `weights`, `dispose()`; with
+ *   device 'cuda' a {@link DeviceAttentionStack} (the same layers on the GPU: DeviceTensors in and out,
+ *   the same seeded initial weights, `adamStep(grads, { lr })` on the device)
+ * @throws TypeError / RangeError for bad options; with device 'cuda': LemmaError ERR_CUDA_UNAVAILABLE
+ *   (no usable GPU, or attention 'poly'), ERR_DTYPE (dtype 'float64')
  * @example
  * const stack = lemma.nn.attentionStack({ layers: 2, heads: 4, dModel: 64, attention: 'poly' });
  * const { y, tape } = await stack.forward(x);
  * const { dx, layers } = await stack.backward(tape, dy);
+ * // On the GPU (weights, tape and gradients stay in device memory):
+ * const gpu = lemma.nn.attentionStack({ layers: 2, heads: 4, dModel: 64, device: 'cuda' });
+ * const f = await gpu.forward(x);                 // f.y: DeviceTensor
+ * const g = await gpu.backward(f.tape, dy);
+ * await gpu.adamStep(g.layers, { lr: 1e-3 });
+ * f.y.dispose(); f.tape.dispose(); g.dispose();
  */
-export function attentionStack<A extends FloatArray = Float32Array>(options: AttentionStackOptions): AttentionStack<A> {
-  return new AttentionStack<A>(options);
+export function attentionStack<A extends FloatArray = Float32Array>(options: AttentionStackOptions & { device?: 'cpu' }): AttentionStack<A>;
+export function attentionStack(options: AttentionStackOptions & { device: 'cuda' }): DeviceAttentionStack;
+export function attentionStack<A extends FloatArray = Float32Array>(options: AttentionStackOptions): AttentionStack<A> | DeviceAttentionStack;
+export function attentionStack<A extends FloatArray = Float32Array>(options: AttentionStackOptions): AttentionStack<A> | DeviceAttentionStack {
+  const o = checkOptions(options, 'options');
+  const { device, ...rest } = o as unknown as AttentionStackOptions;
+  if (device === undefined || device === 'cpu') return new AttentionStack<A>(rest);
+  // Validates the other options first (a typo is reported as such, not as a device problem).
+  const host = new AttentionStack<Float32Array>({ ...rest, dtype: rest.dtype ?? 'float32' });
+  const why = host.attention === 'poly' ? "attention 'poly' has no CUDA path (exact attention only)" : '';
+  let where: 'cpu' | 'cuda';
+  try {
+    where = chooseDevice(device, 'options.device', { noCudaPath: why });
+    if (where === 'cuda' && host.dtype !== 'float32') {
+      throw new LemmaError('ERR_DTYPE', expected("dtype 'float32' (the CUDA stack computes in fp32)", 'options.dtype', host.dtype));
+    }
+  } catch (e) {
+    host.dispose();
+    throw e;
+  }
+  if (where === 'cpu') return host as unknown as AttentionStack<A>;
+  const cfg = { layers: host.layers, heads: host.heads, dModel: host.dModel, mlp: host.mlp, causal: host.causal, seed: host.seed };
+  const stack = new DeviceAttentionStack(cfg, host.weights.slice() as LayerWeights<Float32Array>[]);
+  host.dispose();
+  return stack;
 }
 
 export { WEIGHT_NAMES };

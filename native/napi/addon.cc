@@ -28,6 +28,7 @@ void register_dp(Napi::Env env, Napi::Object exports);
 void register_poly_attention(Napi::Env env, Napi::Object exports);
 void register_looped(Napi::Env env, Napi::Object exports);
 void register_subleq(Napi::Env env, Napi::Object exports);
+void register_nn(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -141,6 +142,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_poly_attention(env, exports);
   register_looped(env, exports);
   register_subleq(env, exports);
+  register_nn(env, exports);
   return exports;
 }
 

@@ -68,7 +68,7 @@ if want parity; then
 fi
 
 # The native CUDA tests besides attention's (each ends "N passed, M failed"; exit 0 iff M = 0).
-NATIVE_TESTS="sparse_attention_cuda_test polytope_cuda_test dp_cuda_test emulator_test tensor_core_selftest"
+NATIVE_TESTS="sparse_attention_cuda_test polytope_cuda_test dp_cuda_test nn_cuda_test emulator_test tensor_core_selftest"
 run_native() {  # DIR SUFFIX
   local dir=$1 sfx=$2 t
   for t in $NATIVE_TESTS; do
