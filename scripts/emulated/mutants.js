@@ -29,6 +29,7 @@ const ATT = (filter) => ({ exe: 'attention_cuda_test', argv: ['--quick', '--filt
 const SPARSE = { exe: 'sparse_attention_cuda_test', argv: ['--quick'] };
 const DIKIN = { exe: 'polytope_cuda_test', argv: [] };
 const DP = { exe: 'dp_cuda_test', argv: [] };
+const NN = { exe: 'nn_cuda_test', argv: [] };
 const ATT_SHAPE = 'B=2 Hq=3 Hkv=3 Nq=64 Nk=64 D=64 causal=1';
 const ATT_LONG = 'B=1 Hq=1 Hkv=1 Nq=257 Nk=257 D=64 causal=1';  // several key blocks: a pipeline
 const ATT_CAUSAL = 'B=3 Hq=1 Hkv=1 Nq=100 Nk=37 D=64 causal=1';
@@ -168,6 +169,22 @@ const MUTANTS = [
     old: 'for (int off = seg >> 1; off > 0; off >>= 1)',
     new: 'for (int off = seg >> 2; off > 0; off >>= 1)',
     test: DP,
+  },
+  {
+    name: 'nn-sgemm-no-barrier',
+    what: 'nn SGEMM: the barrier before the next k-tile overwrites the shared tiles removed',
+    file: 'nn/nn_stack.cu',
+    old: 'acc[r][c] = fmaf(av[r], bv[c], acc[r][c]);\n    }\n    __syncthreads();\n',
+    new: 'acc[r][c] = fmaf(av[r], bv[c], acc[r][c]);\n    }\n',
+    test: NN,
+  },
+  {
+    name: 'nn-sgemm-drops-k-tail',
+    what: 'nn SGEMM: the last partial k-tile is skipped (K not a multiple of the tile)',
+    file: 'nn/nn_stack.cu',
+    old: 'for (int64_t k0 = 0; k0 < K; k0 += kBK) {',
+    new: 'for (int64_t k0 = 0; k0 + kBK <= K; k0 += kBK) {',
+    test: NN,
   },
 ];
 
