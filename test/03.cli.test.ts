@@ -120,6 +120,7 @@ test('lemma game machine-penalty prints the table, writes JSON and SVG with --ou
 import * as io from '../lib/io/index.js';
 import * as lemmaAttention from '../lib/attention/index.js';
 import { formatProgress, formatSeconds, progressBar } from '../lib/cli/progress.js';
+import { progressLabel as sampleProgressLabel } from '../lib/cli/commands/sample.js';
 
 const version = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -469,6 +470,10 @@ test('progress: the bar text, seconds, and no drawing when stderr is not a termi
   t.is(formatSeconds(7380), '2h03m');
   t.is(formatProgress('attention', 0.5, 2, 'acceptance 0.41', 10), 'attention  50% [#####·····] 2.0s  ETA 2.0s  acceptance 0.41');
   t.is(formatProgress('x', 0, 1, '', 4), 'x   0% [····] 1.0s  ETA ?');
+  // lemma sample's text beside the bar: the phase in burn-in, the acceptance, the running ESS and R-hat once known.
+  t.is(sampleProgressLabel({ phase: 'burn-in', acceptance: 0.4149 }), 'burn-in acc 0.41');
+  t.is(sampleProgressLabel({ phase: 'sampling', acceptance: 0.29, essMin: 1043.4, rhatMax: 1.0021 }), 'acc 0.29 ESS 1043 R-hat 1.002');
+  t.is(sampleProgressLabel({ phase: 'sampling', acceptance: NaN, essMin: NaN }), 'acc n/a');
   t.is(formatProgress('x', 1, 3, '', 4), 'x 100% [####] 3.0s  ETA 0.0s');
   const writes: string[] = [];
   const fake = (isTTY: boolean) => ({ isTTY, columns: 200, write: (s: string) => { writes.push(s); return true; } }) as unknown as NodeJS.WriteStream;

@@ -181,6 +181,23 @@ test('CSR and dense A give identical chains; seeds reproduce; thread count does 
   csr.dispose();
 });
 
+test('onProgress carries the acceptance so far and, in the final report, the diagnostics of the result', async (t) => {
+  const body = cube(3);
+  const seen: lemma.sample.DikinProgress[] = [];
+  const r = await lemma.sample.dikin(body, lemma.sample.uniform(), { chains: 3, steps: 4000, seed: 9, onProgress: (p) => { seen.push(p); } });
+  const last = seen[seen.length - 1];
+  t.is(last.fraction, 1);
+  const meanAcc = Array.from(r.acceptance).reduce((a, x) => a + x, 0) / r.acceptance.length;
+  t.is(last.acceptance, meanAcc, 'the final acceptance is the mean of the result\'s');
+  t.is(last.essMin, Math.min(...r.ess));
+  t.is(last.rhatMax, Math.max(...r.rhat));
+  for (const p of seen) {
+    t.true(p.acceptance >= 0 && p.acceptance <= 1, `acceptance ${p.acceptance}`);
+    if (p.essMin !== undefined) t.true(p.essMin > 0 && p.rhatMax! > 0.9, `running ESS ${p.essMin}, R-hat ${p.rhatMax}`);
+  }
+  body.dispose();
+});
+
 test('AbortSignal stops the walk with an AbortError and leaves the body usable; onProgress reports', async (t) => {
   const body = cube(20);
   const ac = new AbortController();

@@ -33,6 +33,16 @@ export interface DikinProgress {
   fraction: number;
   phase: 'burn-in' | 'sampling';
   elapsedSeconds: number;
+  /** Mean acceptance rate over the chains so far. */
+  acceptance: number;
+  /**
+   * Diagnostics of the samples kept so far (the smallest ESS over the coordinates, the largest
+   * R-hat), refreshed during sampling only while their cost stays within about 5 % of the run
+   * (so a fast walk on a small body shows them in the final report only, as callback targets do);
+   * absent before 4 samples per chain are kept.
+   */
+  essMin?: number;
+  rhatMax?: number;
 }
 
 export interface DikinOptions {
@@ -272,14 +282,35 @@ export async function dikin(body: ConvexBody, target: Target, options?: DikinOpt
     let lastReport = -Infinity;
     let done = 0;
     let round = 1;
+    let diag: { essMin: number; rhatMax: number } | undefined;
+    let diagAt = -Infinity;
+    let diagSpentMs = 0;
+    let msPerValue = 5e-4;  // the diagnostics' cost per sample coordinate, measured after the first
+    // Running diagnostics for onProgress, at most every 0.5 s and only while their total cost (the
+    // rank-normalised R-hat sorts every sample) stays within 5 % of the run so far: a fast walk
+    // keeps samples faster than they can be diagnosed, and then shows them only at the end.
+    const refreshDiagnostics = async () => {
+      const now = performance.now();
+      if (!p.onProgress || now - diagAt < 500) return;
+      const kept = native.dikinRecorded(sampler);
+      const values = C * kept * d;
+      if (kept < 4 || diagSpentMs + msPerValue * values > 0.05 * (now - t0)) return;
+      const r = await native.polytopeDiagnostics(native.dikinSamples(sampler), C, kept, d);
+      diag = { essMin: minOf(r.ess), rhatMax: maxOf(r.rhat) };
+      diagAt = performance.now();
+      diagSpentMs += diagAt - now;
+      msPerValue = (diagAt - now) / values;
+    };
     const progress = (final: boolean) => {
       if (!p.onProgress) return;
       const now = performance.now();
       if (!final && now - lastReport < 50) return;
       lastReport = now;
+      const acc = native.dikinAcceptance(sampler);
       p.onProgress({
         stepsDone: done, totalSteps: p.total, fraction: p.total > 0 ? done / p.total : 1,
         phase: done < p.params.burnIn ? 'burn-in' : 'sampling', elapsedSeconds: (now - t0) / 1000,
+        acceptance: acc.reduce((sum, x) => sum + x, 0) / acc.length, ...diag,
       });
     };
     if (t.kind === 'callback') {
@@ -301,16 +332,20 @@ export async function dikin(body: ConvexBody, target: Target, options?: DikinOpt
         done += await native.dikinRun(sampler, n);
         const ms = performance.now() - r0;
         round = Math.max(1, Math.min(1 << 20, Math.round(n * (ROUND_MS / Math.max(ms, 0.05)))));
+        if (done < p.total) await refreshDiagnostics();
         progress(false);
       }
     }
     const seconds = (performance.now() - t0) / 1000;
-    progress(true);
     const kept = native.dikinRecorded(sampler);
     const data = native.dikinSamples(sampler);
     let ess = nanArray(d);
     let rhat = nanArray(d);
-    if (kept >= 4) ({ ess, rhat } = await native.polytopeDiagnostics(data, C, kept, d));
+    if (kept >= 4) {
+      ({ ess, rhat } = await native.polytopeDiagnostics(data, C, kept, d));
+      diag = { essMin: minOf(ess), rhatMax: maxOf(rhat) };
+    }
+    progress(true);
     return {
       samples: { data, shape: [C, kept, d] },
       acceptance: native.dikinAcceptance(sampler),
@@ -332,4 +367,22 @@ export async function dikin(body: ConvexBody, target: Target, options?: DikinOpt
   } finally {
     native.dikinDispose(sampler);
   }
+}
+
+function minOf(a: ArrayLike<number>): number {
+  let m = Infinity;
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(a[i])) return NaN;
+    if (a[i] < m) m = a[i];
+  }
+  return m;
+}
+
+function maxOf(a: ArrayLike<number>): number {
+  let m = -Infinity;
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(a[i])) return NaN;
+    if (a[i] > m) m = a[i];
+  }
+  return m;
 }

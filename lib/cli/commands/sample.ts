@@ -76,7 +76,7 @@ async function sampleAction(opts: Options): Promise<void> {
     r = await interruptible((signal) => sample.dikin(body, sample.uniform(), {
       chains: opts.chains, steps: opts.steps, burnIn: opts.burnIn, thin: opts.thin, seed: opts.seed,
       barrier: opts.barrier, device: opts.device, signal,
-      onProgress: (p) => bar.update({ done: p.stepsDone, total: p.totalSteps, fraction: p.fraction, elapsedSeconds: p.elapsedSeconds }, p.phase),
+      onProgress: (p) => bar.update({ done: p.stepsDone, total: p.totalSteps, fraction: p.fraction, elapsedSeconds: p.elapsedSeconds }, progressLabel(p)),
     }));
   } finally {
     bar.finish();
@@ -109,6 +109,15 @@ async function sampleAction(opts: Options): Promise<void> {
     `acceptance ${f(meanAcc, 3)} (chains ${f(Math.min(...acc), 3)} to ${f(Math.max(...acc), 3)}); ESS min ${f(essMin, 0)} of ${C * kept}; R-hat max ${f(rhatMax, 3)}\n` +
     (opts.out !== undefined ? `wrote ${opts.out}\n` : ''));
   for (const w of warnings) process.stderr.write(`lemma: warning: ${w}\n`);
+}
+
+/** What the bar shows beside the ETA: the phase, the acceptance so far and, once known, the running ESS and R-hat. */
+export function progressLabel(p: { phase: string; acceptance: number; essMin?: number; rhatMax?: number }): string {
+  // Compact: it follows the bar and the ETA on one terminal line.
+  const parts = [...(p.phase === 'burn-in' ? ['burn-in'] : []), `acc ${Number.isFinite(p.acceptance) ? p.acceptance.toFixed(2) : 'n/a'}`];
+  if (p.essMin !== undefined && Number.isFinite(p.essMin)) parts.push(`ESS ${Math.round(p.essMin)}`);
+  if (p.rhatMax !== undefined && Number.isFinite(p.rhatMax)) parts.push(`R-hat ${p.rhatMax.toFixed(3)}`);
+  return parts.join(' ');
 }
 
 /** Targets the common MCMC practice (as PyMC and Stan report it): R-hat at most 1.01 and an ESS of at least 100 per chain. */
