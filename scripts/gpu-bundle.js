@@ -3,9 +3,11 @@
 // without a Node toolchain or a compiler (any machine with nvcc can build it; no GPU needed):
 //   node.xz            this node binary, xz-compressed (run.sh unpacks it to a temp dir)
 //   lemma.node         the CUDA-enabled addon (cmake-js, build-gpu/, LEMMA_CUDA=ON)
-//   bin/               attention_cuda_test, attention_cuda_bench, tensor_core_selftest (native, stripped)
+//   bin/               attention_cuda_test, attention_cuda_bench, tensor_core_selftest, and the other
+//                      families' native CUDA tests (sparse, polytope, dp, nn) (native, stripped, xz'd)
 //   tensor_core_selftest.golden   the emulator's registers for the self-test (test/emulate/)
-//   dist/              compiled JS: lib/ and test/gpu/, test/helpers/ (tsc --outDir build-gpu/dist)
+//   dist/              compiled JS: lib/, test/gpu/, test/helpers/, bench/gpu/ and
+//                      examples/train-transformer/ (tsc --outDir build-gpu/dist)
 //   node_modules/      the runtime dependencies of dist/lib (bindings, file-uri-to-path)
 //   bench/torch_sdpa.py, run.sh, summary.js, package.json
 // Usage: node scripts/gpu-bundle.js [--skip-build] [--out DIR]   (then: bash DIR/run.sh OUTDIR)
@@ -57,6 +59,10 @@ if (!skipBuild) {
 const addon = path.join(buildDir, 'Release', 'lemma.node');
 const exes = ['attention_cuda_test', 'attention_cuda_bench', 'tensor_core_selftest'].map((e) => path.join(buildDir, e));
 for (const f of [addon, ...exes]) if (!fs.existsSync(f)) fail(`missing ${path.relative(root, f)} (build with LEMMA_CUDA=ON)`);
+// The other families' native CUDA tests (run.sh runs each one it finds).
+const familyTests = ['sparse_attention_cuda_test', 'polytope_cuda_test', 'dp_cuda_test', 'nn_cuda_test']
+  .map((e) => path.join(buildDir, e)).filter((f) => fs.existsSync(f));
+exes.push(...familyTests);
 
 // 2. TypeScript -> build-gpu/dist (never touches the shared dist/).
 const distOut = path.join(buildDir, 'dist');
@@ -82,9 +88,12 @@ for (const e of exes) {
   const dst = path.join(bundle, 'bin', path.basename(e));
   copy(e, dst);
   spawnSync('strip', ['--strip-unneeded', dst], { stdio: 'ignore' });  // best effort
+  // xz'd like the node binary (each test links the CUDA kernels' fat binaries): run.sh unpacks them.
+  const z = spawnSync('xz', ['-T2', '-6', '-f', dst]);
+  if (z.status !== 0) fail(`xz ${path.basename(dst)} failed: is xz installed?`);
 }
 copy(path.join(dist, 'lib'), path.join(bundle, 'dist', 'lib'));
-for (const sub of ['test/gpu', 'test/helpers', 'bench/gpu']) {
+for (const sub of ['test/gpu', 'test/helpers', 'bench/gpu', 'examples/train-transformer']) {
   const p = path.join(dist, sub);
   if (fs.existsSync(p)) copy(p, path.join(bundle, 'dist', sub));
 }

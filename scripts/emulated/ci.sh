@@ -6,7 +6,8 @@
 #      sm_90 (227 KiB, blocks in reverse order); and a device too small for some tiles
 #   3. the other native CUDA tests (sparse attention, Dikin walk, dp queries, the emulator's own
 #      tests, the tensor-core self-test)
-#   4. the JS GPU tests (test/gpu/) against the emulated addon
+#   4. the JS GPU tests (test/gpu/) against the emulated addon, under ava and compiled under the
+#      GPU bundle's ava stand-in
 #   5. ThreadSanitizer and 6. AddressSanitizer + UBSan builds of the native CUDA tests
 #   7. mutants: planted kernel bugs, each of which must make its test fail
 # Usage: bash scripts/emulated/ci.sh [step ...]   (steps: build parity native js tsan asan mutants;
@@ -87,6 +88,20 @@ fi
 
 if want js; then
   check js-gpu-tests 1800 env LEMMA_ADDON="$ROOT/build-emulate/Release/lemma.node" npx ava test/gpu/
+  # The same tests as the GPU bundle runs them: compiled JS under its ava stand-in
+  # (scripts/gpu-bundle/ava-shim.js), so a test that needs more of ava than the stand-in has
+  # fails here rather than on a GPU host.
+  check js-gpu-tests-bundled 1800 bash -c '
+    set -eo pipefail
+    out=build-emulate/bundle-dist
+    rm -rf "$out" && npx tsc -p . --outDir "$out" > /dev/null || true
+    mkdir -p "$out/node_modules/ava" && cp scripts/gpu-bundle/ava-shim.js "$out/node_modules/ava/index.js"
+    n=0
+    for f in "$out"/test/gpu/*.test.js; do
+      LEMMA_ADDON="$PWD/build-emulate/Release/lemma.node" node --expose-gc "$f" | tail -n 1
+      n=$((n + 1))
+    done
+    echo "$n files passed under the stand-in"'
 fi
 
 # Sanitizer builds: the native tests only (Node itself is not instrumented). The attention

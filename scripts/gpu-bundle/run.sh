@@ -6,6 +6,7 @@
 #      register compared bit for bit with the emulated device's answer (tensor_core_selftest.golden)
 #      and with the math: checks the emulator's fragment tables on real hardware -> OUTDIR/selftest.txt
 #   3. attention_cuda_test (parity vs fp64 oracle)  -> OUTDIR/parity.txt, OUTDIR/parity.json
+#   3b. the other families' native CUDA tests (sparse, polytope, dp, nn) -> OUTDIR/<test>.txt
 #   4. attention_cuda_bench (TFLOP/s)               -> OUTDIR/bench.jsonl
 #   5. PyTorch SDPA on the same shapes, when `python3 -c 'import torch'` works -> OUTDIR/torch.jsonl
 #   6. the GPU tests of every family (dist/test/gpu/*.test.js)                  -> OUTDIR/js.txt
@@ -70,19 +71,44 @@ if [ -f "$HERE/node.xz" ]; then
 fi
 [ -n "$NODE" ] && log "node $("$NODE" --version)" || log "node: could not unpack node.xz (needs xz or python3); JS steps skipped"
 
+# The native executables, xz'd in the bundle: unpacked to $BIN (a bundle with plain bin/ files
+# is used as it is).
+BIN="$TMPD/bin"
+mkdir -p "$BIN"
+for z in "$HERE"/bin/*; do
+  [ -e "$z" ] || continue
+  name=$(basename "$z" .xz)
+  if [ "$z" = "$HERE/bin/$name" ]; then
+    cp "$z" "$BIN/$name"
+  elif command -v xz > /dev/null 2>&1; then
+    xz -dc "$z" > "$BIN/$name" 2>> "$LOG"
+  elif command -v python3 > /dev/null 2>&1; then
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$z" "$BIN/$name" 2>> "$LOG"
+  fi
+  chmod +x "$BIN/$name" 2>/dev/null || log "could not unpack $z"
+done
+
 status=0
 # First: a few seconds, and it says whether the emulator that CI trusts matches this GPU.
-if [ -x "$HERE/bin/tensor_core_selftest" ]; then
-  run_step selftest 60 "$OUT/selftest.txt" "$HERE/bin/tensor_core_selftest" --golden "$HERE/tensor_core_selftest.golden" || status=1
+if [ -x "$BIN/tensor_core_selftest" ]; then
+  run_step selftest 60 "$OUT/selftest.txt" "$BIN/tensor_core_selftest" --golden "$HERE/tensor_core_selftest.golden" || status=1
   grep -E "^(ok|FAIL) |skipped|passed," "$OUT/selftest.txt" | tee -a "$LOG"
 else
   log "selftest: no bin/tensor_core_selftest in this bundle; skipped"
 fi
 
-run_step parity 200 "$OUT/parity.txt" "$HERE/bin/attention_cuda_test" --json "$OUT/parity.json" || status=1
+run_step parity 200 "$OUT/parity.txt" "$BIN/attention_cuda_test" --json "$OUT/parity.json" || status=1
 tail -n 3 "$OUT/parity.txt" | tee -a "$LOG"
 
-run_step bench 150 "$OUT/bench.jsonl" "$HERE/bin/attention_cuda_bench"
+# The other families' native CUDA tests (sparse attention, Dikin walk, dp queries, nn stack):
+# each ends "N passed, M failed" and exits non-zero on a failure.
+for t in sparse_attention_cuda_test polytope_cuda_test dp_cuda_test nn_cuda_test; do
+  [ -x "$BIN/$t" ] || continue
+  run_step "$t" 60 "$OUT/$t.txt" "$BIN/$t" || status=1
+  tail -n 1 "$OUT/$t.txt" | tee -a "$LOG"
+done
+
+run_step bench 150 "$OUT/bench.jsonl" "$BIN/attention_cuda_bench"
 
 if command -v python3 > /dev/null 2>&1 && python3 -c 'import torch' > /dev/null 2>&1; then
   run_step torch 150 "$OUT/torch.jsonl" python3 "$HERE/bench/torch_sdpa.py"
@@ -95,7 +121,7 @@ if [ -n "$NODE" ] && ls "$HERE"/dist/test/gpu/*.test.js > /dev/null 2>&1; then
   : > "$OUT/js.txt"
   for f in "$HERE"/dist/test/gpu/*.test.js; do
     echo "== $(basename "$f")" >> "$OUT/js.txt"
-    run_step "js:$(basename "$f")" 120 "$OUT/js.part" env LEMMA_ADDON="$HERE/lemma.node" NODE_PATH="$HERE/node_modules" "$NODE" "$f" || status=1
+    run_step "js:$(basename "$f")" 120 "$OUT/js.part" env LEMMA_ADDON="$HERE/lemma.node" NODE_PATH="$HERE/node_modules" "$NODE" --expose-gc "$f" || status=1
     cat "$OUT/js.part" >> "$OUT/js.txt"
     tail -n 1 "$OUT/js.part" | tee -a "$LOG"
   done

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Writes the GPU suite's summary (stdout) from OUTDIR/{selftest.txt, parity.json, parity.txt,
-// bench.jsonl, torch.jsonl, js.txt}: the tensor-core self-test (this GPU vs the emulated device),
-// parity counts and failures, then lemma vs PyTorch SDPA TFLOP/s per shape,
+// <family>_cuda_test.txt, bench.jsonl, torch.jsonl, js.txt}: the tensor-core self-test (this GPU
+// vs the emulated device), parity counts and failures, the other families' native test counts, then lemma vs PyTorch SDPA TFLOP/s per shape,
 // then decode steps (split-KV) beside SDPA's, then the issue's targets (H100, bf16, D = 128, N >= 4k: forward >= 350, backward >= 300,
 // >= 1.0x SDPA). Usage: node summary.js OUTDIR
 'use strict';
@@ -65,6 +65,14 @@ for (const l of fails.slice(0, 25)) say(`  ${l}`);
 if (fails.length > 25) say(`  ... ${fails.length - 25} more failures in parity.txt`);
 const skipped = parityTxt.find((l) => l.includes('skipped'));
 if (skipped && !parity) say(`  ${skipped}`);
+
+// The other families' native CUDA tests: their last line ("N passed, M failed") and any failures.
+for (const t of ['sparse_attention_cuda_test', 'polytope_cuda_test', 'dp_cuda_test', 'nn_cuda_test']) {
+  const lines = read(`${t}.txt`).trim().split('\n').filter(Boolean);
+  if (!lines.length) continue;
+  say(`${t}: ${lines[lines.length - 1]}`);
+  for (const l of lines.filter((x) => /^FAIL/.test(x)).slice(0, 10)) say(`  ${l}`);
+}
 
 // JS checks.
 const js = read('js.txt').trim().split('\n').filter(Boolean);
