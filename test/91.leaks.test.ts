@@ -73,10 +73,12 @@ test.serial('KeyIndex dropped without dispose() is freed by its finalizer', asyn
   const wouldLeak = (rounds - 1) * perRound * bytes;
   t.log(`KeyIndex (${fmtMB(bytes)} each, ${perRound} per round, ${rounds} rounds): RSS ${fmtMB(r.before)} → ${fmtMB(r.afterFirst)} after round 1 → ${fmtMB(r.end)}; growth ${fmtMB(r.growth)} (a leak would add ${fmtMB(wouldLeak)})`);
   t.true(bytes >= 1 * MB);
-  // Collections come from memory pressure, so up to about one more round can wait for the next
-  // one; what matters is that the growth does not scale with the rounds (a leak adds 7 rounds).
+  // Collections come from memory pressure, so the next rounds are built while dropped ones wait
+  // for one, and malloc keeps the high-water mark in RSS: alone this measures 0–67 MB (0–1
+  // rounds); in a full npm test run beside other test processes it measured 130 MB (1.9 rounds)
+  // once. What matters is that RSS does not scale with the rounds: a leak adds 7 rounds.
   const roundBytes = perRound * bytes;
-  t.true(r.growth < 1.5 * roundBytes, `RSS grew ${fmtMB(r.growth)}, more than 1.5 rounds (${fmtMB(1.5 * roundBytes)})`);
+  t.true(r.growth < 2.5 * roundBytes, `RSS grew ${fmtMB(r.growth)}, more than 2.5 rounds (${fmtMB(2.5 * roundBytes)})`);
 });
 
 test.serial('ConvexBody dropped without dispose() is freed by its finalizer', async (t) => {
@@ -90,7 +92,9 @@ test.serial('ConvexBody dropped without dispose() is freed by its finalizer', as
   const r = await droppedRounds(() => lemma.polytope.halfspaces({ data: A, shape: [M, d] }, b), perRound, rounds);
   const wouldLeak = (rounds - 1) * perRound * (A.byteLength + b.byteLength);
   t.log(`ConvexBody (M = ${M}, d = ${d}; ${perRound} per round, ${rounds} rounds): RSS ${fmtMB(r.before)} → ${fmtMB(r.afterFirst)} → ${fmtMB(r.end)}; growth ${fmtMB(r.growth)} (a leak would add at least ${fmtMB(wouldLeak)})`);
-  t.true(r.growth < BOUND, `RSS grew ${fmtMB(r.growth)}`);
+  // As above: rounds waiting for a collection are not a leak (alone: under 1 MB; after the
+  // KeyIndex test in a loaded full run: 11 MB, a third of a round); a leak adds 7 rounds.
+  t.true(r.growth < 2.5 * perRound * (A.byteLength + b.byteLength), `RSS grew ${fmtMB(r.growth)}, more than 2.5 rounds`);
 });
 
 // --------------------------------------------------------------------------------- CUDA
