@@ -58,7 +58,19 @@ async function droppedRounds(make: () => unknown, perRound: number, rounds: numb
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   const end = await settledRss();
-  return { before, afterFirst, end, growth: end - afterFirst };
+  // Finalizers queued by a collection can wait for later turns of a busy event loop: settle again
+  // (up to 2 s) while RSS still falls, and report both readings.
+  let last = end;
+  for (let i = 0; i < 20; i++) {
+    await new Promise<void>((resolve) => setTimeout(resolve, 100));
+    const now = await settledRss();
+    if (now > last - 1 * MB && i >= 2) {
+      last = Math.min(last, now);
+      break;
+    }
+    last = Math.min(last, now);
+  }
+  return { before, afterFirst, end: last, firstEnd: end, growth: last - afterFirst };
 }
 
 test.serial('KeyIndex dropped without dispose() is freed by its finalizer', async (t) => {
@@ -71,7 +83,7 @@ test.serial('KeyIndex dropped without dispose() is freed by its finalizer', asyn
   probe.dispose();
   const r = await droppedRounds(() => lemma.sparse.keyIndexSync(k, v), perRound, rounds);
   const wouldLeak = (rounds - 1) * perRound * bytes;
-  t.log(`KeyIndex (${fmtMB(bytes)} each, ${perRound} per round, ${rounds} rounds): RSS ${fmtMB(r.before)} → ${fmtMB(r.afterFirst)} after round 1 → ${fmtMB(r.end)}; growth ${fmtMB(r.growth)} (a leak would add ${fmtMB(wouldLeak)})`);
+  t.log(`KeyIndex (${fmtMB(bytes)} each, ${perRound} per round, ${rounds} rounds): RSS ${fmtMB(r.before)} → ${fmtMB(r.afterFirst)} after round 1 → ${fmtMB(r.firstEnd)}, settled ${fmtMB(r.end)}; growth ${fmtMB(r.growth)} (a leak would add ${fmtMB(wouldLeak)})`);
   t.true(bytes >= 1 * MB);
   // Collections come from memory pressure, so the next rounds are built while dropped ones wait
   // for one, and malloc keeps the high-water mark in RSS: alone this measures 0–67 MB (0–1
@@ -91,7 +103,7 @@ test.serial('ConvexBody dropped without dispose() is freed by its finalizer', as
   const perRound = 64;  // each body copies A and b (≥ 0.5 MiB) into native memory
   const r = await droppedRounds(() => lemma.polytope.halfspaces({ data: A, shape: [M, d] }, b), perRound, rounds);
   const wouldLeak = (rounds - 1) * perRound * (A.byteLength + b.byteLength);
-  t.log(`ConvexBody (M = ${M}, d = ${d}; ${perRound} per round, ${rounds} rounds): RSS ${fmtMB(r.before)} → ${fmtMB(r.afterFirst)} → ${fmtMB(r.end)}; growth ${fmtMB(r.growth)} (a leak would add at least ${fmtMB(wouldLeak)})`);
+  t.log(`ConvexBody (M = ${M}, d = ${d}; ${perRound} per round, ${rounds} rounds): RSS ${fmtMB(r.before)} → ${fmtMB(r.afterFirst)} → ${fmtMB(r.firstEnd)}, settled ${fmtMB(r.end)}; growth ${fmtMB(r.growth)} (a leak would add at least ${fmtMB(wouldLeak)})`);
   // As above: rounds waiting for a collection are not a leak (alone: under 1 MB; after the
   // KeyIndex test in a loaded full run: 11 MB, a third of a round); a leak adds 7 rounds.
   t.true(r.growth < 2.5 * perRound * (A.byteLength + b.byteLength), `RSS grew ${fmtMB(r.growth)}, more than 2.5 rounds`);
