@@ -198,37 +198,31 @@ export class CopyModel {
       }
     }
     const out: Record<string, Arr> = {};
+    // dx [B, N, d] -> the gradients of the token embedding E and the position embedding P.
+    const scatterEmbeddingGrads = (dx: Arr): { E: Arr; P: Arr } => {
+      const dE = alloc(V * d), dP = alloc(N * d);
+      for (let b = 0; b < B; b++) {
+        for (let n = 0; n < N; n++) {
+          const tok = tokens[b * N + n], o = (b * N + n) * d;
+          for (let j = 0; j < d; j++) {
+            dE[tok * d + j] += dx[o + j];
+            dP[n * d + j] += dx[o + j];
+          }
+        }
+      }
+      return { E: dE, P: dP };
+    };
     let deviceGrads: lemma.nn.DeviceStackGradients | undefined;
     if (grads && dev && deviceTape) {
       deviceGrads = await dev.backward(deviceTape, { data: dy as Float32Array, shape: [B, N, d] });
       deviceTape.dispose();
       const dx = await deviceGrads.dx.toHost();
-      const dE = alloc(V * d), dP = alloc(N * d);
-      for (let b = 0; b < B; b++) {
-        for (let n = 0; n < N; n++) {
-          const tok = tokens[b * N + n], o = (b * N + n) * d;
-          for (let j = 0; j < d; j++) {
-            dE[tok * d + j] += dx.data[o + j];
-            dP[n * d + j] += dx.data[o + j];
-          }
-        }
-      }
-      Object.assign(out, { E: dE, P: dP, Wout: dWout, bout: dbout });
+      Object.assign(out, scatterEmbeddingGrads(dx.data as Arr), { Wout: dWout, bout: dbout });
     } else if (dev) {
       deviceTape?.dispose();
     } else if (grads && tape) {
       const { dx, layers } = await this.stack.backward(tape, { data: dy, shape: [B, N, d] });
-      const dE = alloc(V * d), dP = alloc(N * d);
-      for (let b = 0; b < B; b++) {
-        for (let n = 0; n < N; n++) {
-          const tok = tokens[b * N + n], o = (b * N + n) * d;
-          for (let j = 0; j < d; j++) {
-            dE[tok * d + j] += dx.data[o + j];
-            dP[n * d + j] += dx.data[o + j];
-          }
-        }
-      }
-      Object.assign(out, { E: dE, P: dP, Wout: dWout, bout: dbout });
+      Object.assign(out, scatterEmbeddingGrads(dx.data), { Wout: dWout, bout: dbout });
       layers.forEach((w, l) => {
         for (const [k, t] of Object.entries(w)) out[`layer${l}.${k}`] = t.data;
       });
