@@ -7,7 +7,7 @@
  * Spawns the CLI from source (lib/cli/run.ts through tsx) like test/03, so it never runs a stale dist/.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -167,6 +167,23 @@ test('kde build --ledger: charges add up across runs and an overspend is refused
   const b = (JSON.parse(led.stdout) as { budget: { total: number; spent: number; remaining: number; entries: { label: string; epsilon: number }[] } }).budget;
   t.like(b, { total: 1, spent: 0.75, remaining: 0.25 });
   t.deepEqual(b.entries.map((e) => [e.label, e.epsilon]), [['first', 0.75]]);
+  t.false(existsSync(f('ledger.json.lock')), 'every build released the ledger');
+
+  // One build at a time per ledger: a lock held by a live process (this one) refuses the build
+  // before it spends anything; a lock left by a process that is gone is taken over.
+  writeFileSync(f('ledger.json.lock'), `${process.pid}\n`);
+  const busy = await lemma('kde', 'build', ...common, '--epsilon', '0.1', '--out', f('d.json'));
+  t.is(busy.status, 1);
+  t.regex(busy.stderr, /^lemma: EBUSY: --ledger .*ledger\.json is in use by another lemma kde build \(pid \d+\)/);
+  t.false(existsSync(f('d.json')));
+  t.is(readFileSync(f('ledger.json.lock'), 'utf8'), `${process.pid}\n`, 'a live lock is left alone');
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+  writeFileSync(f('ledger.json.lock'), `${gone}\n`);
+  const taken = await lemma('kde', 'build', ...common, '--epsilon', '0.1', '--label', 'third', '--out', f('d.json'));
+  t.is(taken.status, 0, taken.stderr);
+  t.false(existsSync(f('ledger.json.lock')));
+  const after = JSON.parse(readFileSync(f('ledger.json'), 'utf8')) as { entries: { label: string }[] };
+  t.deepEqual(after.entries.map((e) => e.label), ['first', 'third']);
 });
 
 test('kde: bad data exits 1 with a stable code; raw data is refused as a release', async (t) => {
@@ -369,4 +386,5 @@ test('Ctrl-C stops a long kde build (no release; the charge stands in the ledger
   const ledger = JSON.parse(readFileSync(f('ledger.json'), 'utf8')) as { budget: number; entries: { epsilon: number }[] };
   t.is(ledger.budget, 2);
   t.deepEqual(ledger.entries.map((e) => e.epsilon), [1]);
+  t.false(existsSync(f('ledger.json.lock')), 'the interrupted build released the ledger');
 });

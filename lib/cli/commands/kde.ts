@@ -233,6 +233,40 @@ async function openBudget(opts: { budget?: number; ledger?: string }, epsilon: n
   return { acc, budget: doc.budget, fromLedger: true, recorded: doc.entries };
 }
 
+/**
+ * Holds `<ledger>.lock` (created exclusively, holding this process's pid) from reading the ledger
+ * to writing it back, so that two builds against one ledger cannot both read the old entries and
+ * lose a charge. A lock whose process is gone (e.g. a build killed by a second Ctrl-C) is taken
+ * over; a live one is an EBUSY failure. Returns the release function.
+ */
+async function lockLedger(ledger: string): Promise<() => Promise<void>> {
+  const lock = `${ledger}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(lock, 'wx');
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      return async () => { await unlink(lock).catch(() => {}); };
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EEXIST') throw e;
+    }
+    const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+    let alive = Number.isInteger(pid) && pid > 0;
+    if (alive) {
+      try {
+        process.kill(pid, 0);
+      } catch (e) {
+        alive = (e as { code?: string }).code === 'EPERM';
+      }
+    }
+    if (alive) {
+      throw Object.assign(new Error(`--ledger ${ledger} is in use by another lemma kde build (pid ${pid}): one build at a time per ledger; remove ${lock} only if no build is running`), { code: 'EBUSY' });
+    }
+    await unlink(lock).catch(() => {});  // its process is gone: take it over
+  }
+  throw Object.assign(new Error(`--ledger ${ledger}: could not take ${lock}`), { code: 'EBUSY' });
+}
+
 async function saveLedger(file: string, budget: number, acc: PrivacyAccountant, recorded: readonly LedgerEntry[]): Promise<void> {
   // The replayed entries keep their recorded times; the new ones are the accountant's.
   const entries = acc.ledger.map((e, i) => (i < recorded.length ? recorded[i] : e));
@@ -295,7 +329,15 @@ async function buildAction(opts: BuildOptions): Promise<void> {
   if (opts.ledger !== undefined) await checkWritable(opts.ledger, '--ledger');
   const X = await readMatrix(opts.data, '--data', true);
   const dp = await import('../../dp/index.js');
-  const { acc, budget, fromLedger, recorded } = await openBudget(opts, opts.epsilon);
+  const unlock = opts.ledger !== undefined ? await lockLedger(opts.ledger) : async () => {};
+  let budgetState;
+  try {
+    budgetState = await openBudget(opts, opts.epsilon);
+  } catch (e) {
+    await unlock();
+    throw e;
+  }
+  const { acc, budget, fromLedger, recorded } = budgetState;
   const label = opts.label ?? `lemma kde build ${path.basename(opts.out)}`;
   const common = {
     epsilon: opts.epsilon, range: opts.range, levels: opts.levels, maxRows: opts.maxRows, gridBits: opts.gridBits,
@@ -334,7 +376,11 @@ async function buildAction(opts: BuildOptions): Promise<void> {
     bar.finish();
     X.data.fill(0); // our copy of the raw data
     // The charge stands once made (the library does not refund a build that fails after it).
-    if (opts.ledger !== undefined && acc.ledger.length > recorded.length) await saveLedger(opts.ledger, budget, acc, recorded);
+    try {
+      if (opts.ledger !== undefined && acc.ledger.length > recorded.length) await saveLedger(opts.ledger, budget, acc, recorded);
+    } finally {
+      await unlock();
+    }
   }
   const ms = performance.now() - t0;
   const bytes = await writeDocument(opts.out, kde.release({ encoding: opts.encoding === 'base64' ? 'base64-float64le' : 'array' }));
@@ -534,7 +580,7 @@ export function registerKde(program: Command, cm: Commander): void {
     .option('--band-counts <mode>', 'baseline: independent (default) or prefix', oneOf(cm, ['independent', 'prefix'] as const))
     .option('--no-consistency', 'answer from the raw noisy tree, not its least-squares consistent fit')
     .option('--budget <B>', 'total epsilon budget (default: --epsilon; with a new --ledger, the ledger\'s budget); a build beyond it fails with ERR_BUDGET', numberArg(cm, true))
-    .option('--ledger <file>', 'a JSON ledger of the releases of this dataset: their charges count against its budget (one build at a time)')
+    .option('--ledger <file>', 'a JSON ledger of the releases of this dataset: their charges count against its budget (one build at a time: <file>.lock is held from reading the ledger to writing it; a second build fails with EBUSY)')
     .option('--label <text>', 'what this release is, in the ledger')
     .option('--seed <S>', 'INSECURE: deterministic noise for tests; the release is then NOT private', integerArg(cm, 0))
     .option('--encoding <e>', 'array (plain integers, auditable) or base64 (fp64 bytes, ~3x smaller)', oneOf(cm, ['array', 'base64'] as const), 'array')
