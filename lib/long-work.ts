@@ -21,6 +21,8 @@ export interface WorkProgress {
   fraction: number;
   /** Seconds since the call started. */
   elapsedSeconds: number;
+  /** What runs now, where an operation names its phases (the private KDE build: 'exact tree', then 'noise'). */
+  phase?: string;
 }
 
 /** The options every long native operation accepts. */

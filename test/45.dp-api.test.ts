@@ -161,6 +161,31 @@ test('a large build yields to the event loop while the noise is drawn', async (t
   t.is(kde.levels, 16);
 });
 
+test('onProgress covers the whole build: the exact tree, then the noise, in one count that only grows to 1', async (t) => {
+  const data = new Float64Array(2 * 4096).map((_, i) => (i % 101) / 101);
+  for (const [name, build] of [
+    ['tree (midpoint)', (o: object) => lemma.dp.l1Kde({ data, shape: [4096, 2] }, { epsilon: 1, range: 1, levels: 16, ...o })],
+    ['tree (paper)', (o: object) => lemma.dp.l1Kde({ data, shape: [4096, 2] }, { epsilon: 1, range: 1, levels: 16, variant: 'paper', ...o })],
+    ['baseline', (o: object) => lemma.dp.baselineL1Kde({ data, shape: [4096, 2] }, { epsilon: 1, range: 1, levels: 16, ...o })],
+  ] as const) {
+    const seen: Array<{ done: number; total: number; fraction: number; phase?: string }> = [];
+    const kde = await build({ onProgress: (p: { done: number; total: number; fraction: number; phase?: string }) => seen.push(p) });
+    kde.dispose();
+    const phases = seen.map((p) => p.phase);
+    const firstNoise = phases.indexOf('noise');
+    t.true(firstNoise > 0, `${name}: the exact tree is reported first (${phases.join(', ')})`);
+    t.true(phases.slice(0, firstNoise).every((p) => p === 'exact tree') && phases.slice(firstNoise).every((p) => p === 'noise'), name);
+    t.true(phases.length - firstNoise >= 2, `${name}: the noise reports as it goes (${phases.length - firstNoise} reports)`);
+    for (let i = 1; i < seen.length; i++) {
+      const [a, b] = [seen[i - 1], seen[i]];
+      t.true(b.done >= a.done && b.total >= a.total && b.fraction >= a.fraction, `${name}: report ${i} ${JSON.stringify(b)} after ${JSON.stringify(a)}`);
+    }
+    const last = seen[seen.length - 1];
+    t.is(last.done, last.total, name);
+    t.is(last.fraction, 1, name);
+  }
+});
+
 const typeErrors: Array<[string, () => Promise<unknown>, RegExp]> = [
   ['a misspelt option (epsilom)', () => lemma.dp.l1Kde(X, { ...base, epsilom: 2 } as never), /^Expected a known option name \(did you mean 'epsilon'\?\) for options but received "epsilom" of type string$/],
   ['a baseline option on the tree (alpha)', () => lemma.dp.l1Kde(X, { ...base, alpha: 0.1 } as never), /did you mean/],

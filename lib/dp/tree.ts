@@ -51,7 +51,7 @@ import { DiscreteLaplaceSampler, discreteLaplaceVariance, doubleToRational, MAX_
 import type { RationalScale } from './discrete-laplace.js';
 import { checkKnownKeys, throwIfAborted } from '../validation/options.js';
 import { LONG_WORK_OPTIONS, checkLongWork, runLong } from '../long-work.js';
-import type { LongWork, LongWorkOptions } from '../long-work.js';
+import type { LongWork, LongWorkOptions, WorkProgress } from '../long-work.js';
 import { makeConsistent } from './consistency.js';
 import { RandomSource, randomSourceFromOptions } from './random.js';
 
@@ -469,7 +469,8 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
  * values do not survive. Parts of sensitivity 0 hold exact zeros and get no noise. Yields to the
  * event loop between chunks of 65 536 draws.
  */
-export async function addNoise(arr: Float64Array, shape: TreeShape, parts: readonly NoisePart[], rng: RandomSource, signal?: AbortSignal): Promise<void> {
+export async function addNoise(arr: Float64Array, shape: TreeShape, parts: readonly NoisePart[], rng: RandomSource, signal?: AbortSignal,
+  onChunk?: () => void): Promise<void> {
   const N = slots(shape.levels);
   for (let l = 1; l <= shape.levels; l++) {
     const part = parts[l - 1];
@@ -479,11 +480,48 @@ export async function addNoise(arr: Float64Array, shape: TreeShape, parts: reado
       const end = j * N + 2 ** (l + 1);
       for (let v = j * N + 2 ** l; v < end; v += NOISE_CHUNK) {
         sampler.addTo(arr, v, Math.min(end, v + NOISE_CHUNK));
+        onChunk?.();
         await yieldToLoop();
         throwIfAborted(signal, 'the private L1 KDE build');
       }
     }
   }
+}
+
+/** The chunks {@link addNoise} draws for these parts (its progress unit). */
+function noiseChunks(shape: TreeShape, parts: readonly NoisePart[]): number {
+  let n = 0;
+  for (let l = 1; l <= shape.levels; l++) if (parts[l - 1].sensitivity !== 0) n += shape.d * Math.ceil(2 ** l / NOISE_CHUNK);
+  return n;
+}
+
+/**
+ * Progress of a whole private build for `onProgress`, in one count: the native build's tasks
+ * (phase 'exact tree'), then one unit per noise chunk (phase 'noise'; their number is known from
+ * the public shape up front, so the fraction only grows), at most every 100 ms and at the end.
+ */
+function buildProgress(onProgress: ((p: WorkProgress) => void) | undefined, noiseTotal: number) {
+  const t0 = performance.now();
+  let base = { done: 0, total: 0 };
+  let noiseDone = 0, last = -Infinity;
+  const emit = (phase: string) => {
+    const done = base.done + noiseDone, total = base.total + noiseTotal;
+    onProgress!({ done, total, fraction: total > 0 ? done / total : 0, elapsedSeconds: (performance.now() - t0) / 1000, phase });
+  };
+  return {
+    /** The native build's options: its reports, counted with the noise still to come. */
+    native: (signal: AbortSignal | undefined): LongWork => ({
+      signal,
+      onProgress: onProgress && ((p: WorkProgress) => { base = p; emit('exact tree'); }),
+    }),
+    chunk: onProgress ? () => {
+      noiseDone++;
+      const now = performance.now();
+      if (noiseDone < noiseTotal && now - last < 100) return;
+      last = now;
+      emit('noise');
+    } : undefined,
+  };
 }
 
 /** Grid interval [a, e] of heap node v at level l (W = 2^{q−l} values). */
@@ -541,23 +579,25 @@ export async function buildPrivate(structure: 'tree' | 'baseline', X: unknown, o
   // An abort before this point charges nothing; after it, the budget stays spent (conservative).
   throwIfAborted(pl.work.signal, 'the private L1 KDE build');
   pl.accountant?.spend(pl.epsilon, pl.label);
+  const sumNoised = pl.variant === 'paper' || pl.variant === 'midpoint';
+  const progress = buildProgress(pl.work.onProgress, noiseChunks(pl.shape, pl.countNoise) + (sumNoised ? noiseChunks(pl.shape, pl.sumNoise!) : 0));
   let exact: { cnt: Float64Array; sum: Float64Array };
   try {
-    exact = await buildExact(pts.data, pts.n, pl.shape, { work: pl.work });
+    exact = await buildExact(pts.data, pts.n, pl.shape, { work: progress.native(pl.work.signal) });
   } finally {
     if (pts.copied) pts.data.fill(0); // our own copy of the raw data: do not leave it behind
   }
   // Edge-relative sums come from the exact counts, before the counts' noise touches them.
   const rel = pl.variant === 'midpoint' ? toEdgeRelative(exact.cnt, exact.sum, pl.shape) : null;
-  await addNoise(exact.cnt, pl.shape, pl.countNoise, pl.rng, pl.work.signal);
+  await addNoise(exact.cnt, pl.shape, pl.countNoise, pl.rng, pl.work.signal, progress.chunk);
   let sumReleased: Float64Array | null = null;
   if (pl.variant === 'paper') {
-    await addNoise(exact.sum, pl.shape, pl.sumNoise!, pl.rng, pl.work.signal);
+    await addNoise(exact.sum, pl.shape, pl.sumNoise!, pl.rng, pl.work.signal, progress.chunk);
     sumReleased = exact.sum;
   } else {
     exact.sum.fill(0); // the exact sums from 0 are not released ('midpoint' releases s̃′, the baseline nothing)
     if (rel) {
-      await addNoise(rel, pl.shape, pl.sumNoise!, pl.rng, pl.work.signal);
+      await addNoise(rel, pl.shape, pl.sumNoise!, pl.rng, pl.work.signal, progress.chunk);
       sumReleased = rel;
     }
   }

@@ -348,17 +348,11 @@ async function buildAction(opts: BuildOptions): Promise<void> {
   const bar = progressBar('kde build', { enabled: opts.progress });
   const t0 = performance.now();
   let kde: Kde;
-  let nativeDone = false;
-  // The native build reports progress; the noise that follows (most of the time for deep trees)
-  // does not, so the bar then shows the elapsed time only.
-  const timer = setInterval(() => {
-    if (nativeDone) bar.update({ done: 0, total: 0, fraction: 0 }, 'adding noise');
-  }, 200);
   try {
     kde = await interruptible(async (signal) => {
-      const onProgress = (p: { done: number; total: number; fraction: number; elapsedSeconds: number }) => {
-        if (p.total > 0 && p.done >= p.total) nativeDone = true;
-        bar.update(p, 'exact tree');
+      // The exact tree (native), then the noise (most of the time for deep trees): one bar.
+      const onProgress = (p: { done: number; total: number; fraction: number; elapsedSeconds: number; phase?: string }) => {
+        bar.update(p, p.phase === 'noise' ? 'adding noise' : 'exact tree');
       };
       const X2 = { data: X.data, shape: [X.rows, X.cols] };
       try {
@@ -372,7 +366,6 @@ async function buildAction(opts: BuildOptions): Promise<void> {
       }
     });
   } finally {
-    clearInterval(timer);
     bar.finish();
     X.data.fill(0); // our copy of the raw data
     // The charge stands once made (the library does not refund a build that fails after it).
