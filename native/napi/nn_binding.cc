@@ -74,11 +74,20 @@ std::vector<BufferRef> read_bufs(Napi::Env env, const Napi::Value& v, const std:
   return bufs;
 }
 
-std::vector<Want> layer_wants(const Dims& d) {
+// The layer's input and weights, then its tape (written by the forward, read by the backward):
+// entries 0..17 of both calls, in NnLayerWeights and NnLayerTape order.
+std::vector<Want> layer_wants(const Dims& d, bool tape_is_output) {
   const size_t dm = static_cast<size_t>(d.H * d.Dh), m = static_cast<size_t>(d.m), R = static_cast<size_t>(d.B * d.N);
-  return {{"T", R * dm, false},   {"Wq", dm * dm, false}, {"Wk", dm * dm, false}, {"Wv", dm * dm, false},
-          {"Wo", dm * dm, false}, {"W1", dm * m, false},  {"b1", m, false},       {"W2", m * dm, false},
-          {"b2", dm, false}};
+  std::vector<Want> want = {{"T", R * dm, false},   {"Wq", dm * dm, false}, {"Wk", dm * dm, false}, {"Wv", dm * dm, false},
+                            {"Wo", dm * dm, false}, {"W1", dm * m, false},  {"b1", m, false},       {"W2", m * dm, false},
+                            {"b2", dm, false}};
+  for (const char* n : {"qh", "kh", "vh", "oh"}) want.push_back({n, R * dm, tape_is_output});
+  want.push_back({"lse", R * static_cast<size_t>(d.H), tape_is_output});
+  want.push_back({"O", R * dm, tape_is_output});
+  want.push_back({"Z", R * dm, tape_is_output});
+  want.push_back({"h1", R * m, tape_is_output});
+  want.push_back({"a1", R * m, tape_is_output});
+  return want;
 }
 
 void require_cuda(Napi::Env env) {
@@ -92,14 +101,8 @@ void require_cuda(Napi::Env env) {
 Napi::Value LayerForward(const Napi::CallbackInfo& info) {
   require_cuda(info.Env());
   const Dims d = read_dims(info[1]);
-  const size_t dm = static_cast<size_t>(d.H * d.Dh), m = static_cast<size_t>(d.m), R = static_cast<size_t>(d.B * d.N);
-  std::vector<Want> want = layer_wants(d);
-  for (const char* n : {"qh", "kh", "vh", "oh"}) want.push_back({n, R * dm, true});
-  want.push_back({"lse", R * static_cast<size_t>(d.H), true});
-  want.push_back({"O", R * dm, true});
-  want.push_back({"Z", R * dm, true});
-  want.push_back({"h1", R * m, true});
-  want.push_back({"a1", R * m, true});
+  const size_t dm = static_cast<size_t>(d.H * d.Dh), R = static_cast<size_t>(d.B * d.N);
+  std::vector<Want> want = layer_wants(d, true);
   want.push_back({"Tn", R * dm, true});
   want.push_back({"Tsave", R * dm, true});
   std::vector<BufferRef> bufs = read_bufs(info.Env(), info[0], want, 1);
@@ -125,13 +128,7 @@ Napi::Value LayerBackward(const Napi::CallbackInfo& info) {
   require_cuda(info.Env());
   const Dims d = read_dims(info[1]);
   const size_t dm = static_cast<size_t>(d.H * d.Dh), m = static_cast<size_t>(d.m), R = static_cast<size_t>(d.B * d.N);
-  std::vector<Want> want = layer_wants(d);
-  for (const char* n : {"qh", "kh", "vh", "oh"}) want.push_back({n, R * dm, false});
-  want.push_back({"lse", R * static_cast<size_t>(d.H), false});
-  want.push_back({"O", R * dm, false});
-  want.push_back({"Z", R * dm, false});
-  want.push_back({"h1", R * m, false});
-  want.push_back({"a1", R * m, false});
+  std::vector<Want> want = layer_wants(d, false);
   want.push_back({"G", R * dm, false});
   want.push_back({"dT", R * dm, true});
   for (const char* n : {"dWq", "dWk", "dWv", "dWo"}) want.push_back({n, dm * dm, true});
